@@ -1,0 +1,1 @@
+"""The Gradio studio: pages over the one engine object."""
