@@ -14,7 +14,7 @@ import sys
 # Gradio's usage analytics would make network calls at start-up; off unless the user turns them on.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from studio.settings import Settings  # noqa: E402
+from studio.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

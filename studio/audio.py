@@ -53,7 +53,7 @@ class Audio:
         return Audio(np.ascontiguousarray(samples, dtype=np.float32), self.sr)
 
 
-Source = Union[str, Path, bytes, bytearray, np.ndarray, tuple, Audio]
+Source = Union[str, Path, bytes, bytearray, np.ndarray, tuple, Audio]  # noqa: UP007 (runtime alias on 3.10)
 
 
 def read(source: Source, *, sr: int | None = None, source_sr: int | None = None) -> Audio:
@@ -229,8 +229,8 @@ def loudness(audio: Audio) -> float:
 
 def trim(audio: Audio, start: float = 0.0, end: float | None = None) -> Audio:
     """Cut to [start, end) seconds."""
-    first = max(0, int(round(start * audio.sr)))
-    last = len(audio.samples) if end is None else min(len(audio.samples), int(round(end * audio.sr)))
+    first = max(0, round(start * audio.sr))
+    last = len(audio.samples) if end is None else min(len(audio.samples), round(end * audio.sr))
     if last <= first:
         raise BadInput(f"Empty selection: {start:.2f} s to {end if end is not None else audio.duration:.2f} s.")
     return audio.with_samples(audio.samples[first:last])
