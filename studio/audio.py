@@ -77,11 +77,11 @@ def read(source: Source, *, sr: int | None = None, source_sr: int | None = None)
         path = Path(source)
         if not path.is_file():
             raise AudioInputError(f"Audio file not found: {path.name}")
-        audio = _decode(path.read_bytes(), path.name)
+        audio = _decode(path.read_bytes(), path.name, path)
     return resample(audio, sr) if sr else audio
 
 
-def _decode(data: bytes, name: str) -> Audio:
+def _decode(data: bytes, name: str, path: Path | None = None) -> Audio:
     if not data:
         raise AudioInputError(f"{name} is empty (0 bytes).")
     try:
@@ -92,15 +92,19 @@ def _decode(data: bytes, name: str) -> Audio:
                 f"{name} is not audio in a format this machine can read ({_first_line(err)}). "
                 "Use wav, flac, mp3 or ogg/opus, or install ffmpeg for other formats."
             ) from err
-        samples, rate = _ffmpeg_decode(data, name)
+        samples, rate = _ffmpeg_decode(data, name, path)
     return _from_array(samples, rate, name)
 
 
-def _ffmpeg_decode(data: bytes, name: str) -> tuple[np.ndarray, int]:
-    """ffmpeg as the fallback decoder; float WAV out, so soundfile reads the rate and channels."""
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", "pipe:0", "-f", "wav", "-c:a", "pcm_f32le", "pipe:1"]
+def _ffmpeg_decode(data: bytes, name: str, path: Path | None) -> tuple[np.ndarray, int]:
+    """ffmpeg as the fallback decoder; float WAV out, so soundfile reads the rate and channels.
+
+    A file is given to ffmpeg by path: raw streams such as G.722 are recognised by their suffix only.
+    """
+    source = f"file:{path.resolve()}" if path else "pipe:0"
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", source, "-f", "wav", "-c:a", "pcm_f32le", "pipe:1"]
     try:
-        done = subprocess.run(cmd, input=data, capture_output=True, timeout=120, check=False)
+        done = subprocess.run(cmd, input=None if path else data, capture_output=True, timeout=120, check=False)
     except subprocess.TimeoutExpired as err:
         raise AudioInputError(f"{name} took too long to decode.") from err
     if done.returncode != 0 or not done.stdout:
