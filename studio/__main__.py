@@ -18,6 +18,7 @@ from studio.settings import Settings
 # command -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("app", "serve the studio and the API (same as `python app.py`)"),
+    "download": ("studio.download", "fetch the official weights and preset voices into --model-dir"),
 }
 
 
