@@ -1,20 +1,44 @@
-"""One process, one engine: the FastAPI app with the Gradio studio mounted at `/`."""
+"""One process, one engine: the FastAPI app with the API routes and the Gradio studio mounted at `/`.
+
+    Transcriber -> Engine -> VoiceStore -> API routes -> UI
+
+`build_services` makes the shared parts once; `create_app` serves the UI and the API on one port and
+`create_api_app` (studio.api.routes) the API alone, e.g. on `--api-port`, over the same services.
+"""
 
 from __future__ import annotations
 
 import gradio as gr
 from fastapi import FastAPI
 
-from studio import __version__
+from studio.api.fetch import UrlFetcher
+from studio.api.routes import Services, create_api_app
+from studio.engine.pipeline import Engine
 from studio.settings import Settings
 from studio.ui.layout import build_ui
+from studio.voices import VoiceStore
 
 
-def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="Step-Audio-EditX Studio API", version=__version__)
+def build_services(settings: Settings) -> Services:
+    transcriber = _transcriber(settings)
+    return Services(
+        settings=settings,
+        engine=Engine(settings, transcriber=transcriber),
+        voices=VoiceStore(settings),
+        fetcher=UrlFetcher(settings),
+        transcriber=transcriber,
+    )
 
-    @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok", "version": __version__, "model_loaded": False}
 
+def _transcriber(settings: Settings) -> object | None:
+    try:
+        from studio.asr import Transcriber
+    except ImportError:
+        return None
+    return Transcriber(settings)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    services = services or build_services(settings)
+    app = create_api_app(services)
     return gr.mount_gradio_app(app, build_ui(settings), path="/")
