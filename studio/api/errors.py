@@ -17,8 +17,17 @@ from studio.errors import BadInput, Busy, ModelNotLoaded, OutOfMemory, StudioErr
 
 log = logging.getLogger(__name__)
 
+
 # Seconds a client should wait before retrying; the OpenAI SDKs honour Retry-After.
-RETRY_AFTER = {Busy: 5, ModelNotLoaded: 20, OutOfMemory: 10}
+class EngineFailure(StudioError):
+    """The model failed on one request for a reason that is not the request's (logged as a bug)."""
+
+    status = 503
+    code = "engine_error"
+    type = "server_error"
+
+
+RETRY_AFTER = {Busy: 5, ModelNotLoaded: 20, OutOfMemory: 10, EngineFailure: 5}
 
 HTTP_CODES = {
     401: ("invalid_api_key", "invalid_request_error"),

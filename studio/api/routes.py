@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -266,7 +267,8 @@ def _v1(services: Services) -> APIRouter:
             if not services.asr_available():
                 raise BadInput("text is missing and automatic transcription is unavailable: pass the transcript.")
             text = (await in_thread(_transcribe, services.transcriber, clip, language, False)).text
-        voice = await in_thread(services.voices.create, name, clip, text, language=language, description=description)
+        create = functools.partial(services.voices.create, language=language, description=description)
+        voice = await in_thread(create, name, clip, text)
         return _voice(voice)
 
     @router.get("/audio/voices/{voice_id}", response_model=schemas.VoiceObject, tags=["voices"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import re
 import secrets
@@ -23,13 +24,13 @@ from urllib.parse import quote
 import numpy as np
 
 from studio import audio as audio_io
-from studio.api.errors import UnsupportedMediaType
+from studio.api.errors import EngineFailure, UnsupportedMediaType
 from studio.api.fetch import UrlFetcher
 from studio.api.schemas import MODEL_ID, SpeechRequest, StepAudioOptions
 from studio.audio import Audio
 from studio.engine import prompts
 from studio.engine.pipeline import CloneRequest, EditRequest, Engine, Take
-from studio.errors import AudioInputError, BadInput, Busy, ModelNotLoaded, NotFound, TooLarge
+from studio.errors import AudioInputError, BadInput, Busy, ModelNotLoaded, NotFound, StudioError, TooLarge
 from studio.settings import Settings
 from studio.voices import DEFAULT_VOICE, VoiceStore
 
@@ -361,9 +362,24 @@ class SpeechService:
         if job.variant and job.variant != self.engine.variant:
             self.engine.load(job.variant)
 
+    @contextlib.contextmanager
+    def _engine_failures(self) -> Iterator[None]:
+        """A crash inside the model is the server's problem: 503 for this request, the next one runs."""
+        try:
+            yield
+        except StudioError:
+            raise
+        except Exception as err:
+            log.exception("the engine failed on a request")
+            raise EngineFailure(
+                f"The model failed on this request ({type(err).__name__}); the error is logged and the "
+                "server is ready for the next request."
+            ) from err
+
     def run(self, job: Job) -> Result:
-        self._switch_variant(job)
-        take = self.engine.run(job.request)
+        with self._engine_failures():
+            self._switch_variant(job)
+            take = self.engine.run(job.request)
         out = take.audio
         if job.speed != 1.0:
             started = time.perf_counter()
@@ -376,14 +392,15 @@ class SpeechService:
 
     def stream(self, job: Job) -> Iterator[bytes]:
         """Encoded bytes as the decoder produces audio; the first item comes once audio exists."""
-        self._switch_variant(job)
         header_sent = job.response_format != "wav"
-        for chunk in self.engine.stream(job.request):
-            if not header_sent:
-                header_sent = True
-                yield wav_stream_header(chunk.sr) + pcm16(chunk)
-            else:
-                yield pcm16(chunk)
+        with self._engine_failures():
+            self._switch_variant(job)
+            for chunk in self.engine.stream(job.request):
+                if not header_sent:
+                    header_sent = True
+                    yield wav_stream_header(chunk.sr) + pcm16(chunk)
+                else:
+                    yield pcm16(chunk)
 
     def stream_headers(self, job: Job) -> dict[str, str]:
         return {**self._common_headers(job), "X-StepAudio-Variant": self.engine.variant}
