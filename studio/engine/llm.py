@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from studio.engine.files import require_file
 from studio.engine.step1 import Step1Config, Step1ForCausalLM
@@ -120,7 +121,7 @@ def _from_pretrained(
             return Step1ForCausalLM.from_pretrained(
                 folder, dtype=dtype, device_map={"": device}, quantization_config=quantization, output_loading_info=True
             )
-    except (OSError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         raise CheckpointError(f"Could not load the Step1 weights in {folder}: {err}") from err
 
 
