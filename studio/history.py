@@ -167,7 +167,8 @@ class History:
         """Store a new take and make it the current one.
 
         With `reuse`, audio identical to an existing take of the same operation returns that take
-        instead, so uploading the same recording twice does not fill the history with copies.
+        (with the new text, when one is given) instead, so uploading the same recording twice does not
+        fill the history with copies.
         """
         digest = audio_io.content_hash(clip)
         with self._lock:
@@ -176,6 +177,7 @@ class History:
                 for existing in manifest["takes"]:
                     if existing["sha256"] == digest and existing["operation"] == operation:
                         manifest["current"] = existing["id"]
+                        existing["text"] = text or existing["text"]
                         self._write(manifest)
                         return TakeRecord.from_dict(existing)
             if parent is not None and all(t["id"] != parent for t in manifest["takes"]):
