@@ -15,7 +15,7 @@ from studio.api.fetch import UrlFetcher
 from studio.api.routes import Services, create_api_app
 from studio.engine.pipeline import Engine
 from studio.settings import Settings
-from studio.ui.layout import build_ui
+from studio.ui.layout import build_ui, mount_options
 from studio.voices import VoiceStore
 
 
@@ -41,4 +41,5 @@ def _transcriber(settings: Settings) -> object | None:
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings)
     app = create_api_app(services)
-    return gr.mount_gradio_app(app, build_ui(settings), path="/")
+    ui = build_ui(services.engine, settings, services.voices)
+    return gr.mount_gradio_app(app, ui, path="/", **mount_options())
