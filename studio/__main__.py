@@ -19,6 +19,7 @@ from studio.settings import Settings
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("app", "serve the studio and the API (same as `python app.py`)"),
     "download": ("studio.download", "fetch the official weights and preset voices into --model-dir"),
+    "tokenize": ("studio.engine.tokenizer", "encode a recording into the model's audio tokens, with timings"),
 }
 
 
