@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Real speech for tests, decoders and tools the tests drive, and the browser for UI tests.
-APT_PACKAGES := ffmpeg sox rubberband-cli codec2-examples asterisk-core-sounds-en-g722 chromium
+APT_PACKAGES := ffmpeg sox rubberband-cli codec2-examples asterisk-core-sounds-en-g722 asterisk-core-sounds-fr-g722 asterisk-moh-opsound-wav chromium
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench apt tiny-checkpoint clean
@@ -35,6 +35,7 @@ $(VENV)/.runtime: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --no-deps resemblyzer==0.1.4
 	touch $@
 
 $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
