@@ -7,13 +7,15 @@ byte-exact: the released weights were trained on them.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import re
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from studio.engine.text import AUDIO_CODES, BOS, BOT, EOT
+from studio.engine.text import AUDIO_CODES, BOS, BOT, EOT, TextTokenizer
 from studio.errors import BadInput
 
 MODES = ("clone", "emotion", "style", "paralinguistic", "speed", "denoise", "vad")
@@ -81,6 +83,7 @@ PARALINGUISTIC_INSTRUCTION = (
 
 # --- the prompt builder ---------------------------------------------------------------------------
 
+EDITX_DIR = "Step-Audio-EditX"
 INTENSITY_RANGE = (0.5, 3.0)
 # (upper bound, adverb, bound included): the first row whose bound admits the intensity wins.
 _ADVERBS = (
@@ -270,3 +273,49 @@ def edit_prompt_ids(
         intensity=intensity,
     )
     return _chat_ids(tokenizer, EDIT_SYSTEM_PROMPT, tokenizer.encode(user))
+
+
+# --- `python -m studio prompt` ---------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", required=True, help=f"one of {', '.join(MODES)}")
+    parser.add_argument("--edit-info", help="emotion, style or speed tag")
+    parser.add_argument("--audio-text", default="", help="transcript of the audio to edit")
+    parser.add_argument("--text", help="clone: the text to speak; paralinguistic: the new text with tags")
+    parser.add_argument("--prompt-text", default="", help="clone: transcript of the prompt audio")
+    parser.add_argument("--speaker", help="clone: speaker label (default: the label of the prompt text alone)")
+    parser.add_argument("--audio-tokens", default="", help='the audio as "<audio_K>..." tokens')
+    parser.add_argument("--intensity", type=float, default=1.0, help="edit strength, 0.5 to 3.0")
+
+
+def run(args: argparse.Namespace, settings: object) -> dict:
+    """The rendered prompt, and its ids when the model folder has the text tokenizer."""
+    if args.mode not in MODES:
+        raise BadInput(f"Unknown mode {args.mode!r}; choose one of {', '.join(MODES)}.", param="mode")
+    if args.mode == "clone":
+        if args.edit_info:
+            raise BadInput(f"clone takes no edit_info (got {args.edit_info!r}).", param="edit_info")
+        fields = {
+            "speaker": args.speaker or speaker_label(args.prompt_text, np.zeros(0, dtype=np.float32)),
+            "prompt_text": args.prompt_text,
+            "prompt_audio_tokens": args.audio_tokens,
+            "target_text": args.text or "",
+        }
+        text, build = render_clone_prompt(**fields), clone_prompt_ids
+    else:
+        fields = {
+            "mode": args.mode,
+            "edit_info": args.edit_info,
+            "audio_text": args.audio_text,
+            "audio_tokens": args.audio_tokens,
+            "new_text": args.text,
+            "intensity": args.intensity,
+        }
+        text, build = render_edit_prompt(**fields), edit_prompt_ids
+    result: dict = {"mode": args.mode, "prompt": text, "ids": None}
+    tokenizer_path = Path(settings.model_dir) / EDITX_DIR / "tokenizer.model"  # type: ignore[attr-defined]
+    if tokenizer_path.exists():
+        ids = build(TextTokenizer.load(tokenizer_path.parent), **fields)
+        result.update(ids=ids, tokens=len(ids))
+    return result
