@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("app", "serve the studio and the API (same as `python app.py`)"),
     "download": ("studio.download", "fetch the official weights and preset voices into --model-dir"),
     "tokenize": ("studio.engine.tokenizer", "encode a recording into the model's audio tokens, with timings"),
+    "prompt": ("studio.engine.prompts", "show the model prompt (text and ids) of a clone or edit request"),
 }
 
 
