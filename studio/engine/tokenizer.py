@@ -238,6 +238,9 @@ def onnx_session(path: Path, what: str, device: str, *, inputs: int) -> ort.Infe
             )
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle ONNX Runtime threads otherwise busy-wait and starve the torch stages that run in between.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as err:  # onnxruntime raises its own exception types for unreadable models
