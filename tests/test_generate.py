@@ -19,8 +19,8 @@ from studio.engine.generate import (
     stream,
 )
 from studio.engine.llm import load_llm
+from studio.engine.step1 import Step1ForCausalLM
 from studio.errors import BadInput
-from studio.testing import tiny_step1
 
 PROMPT = list(range(100, 140))
 
@@ -160,17 +160,39 @@ def test_bnb_variants_load_and_generate_on_cpu(tiny_model_dir, tiny, bits):
     assert torch.corrcoef(torch.stack([quantized, exact]))[0, 1] > 0.9
 
 
-def test_awq_variant_loads_the_compressed_checkpoint(tiny_model_dir, tiny):
+def test_awq_variant_stays_packed_and_matches_compressed_tensors(tiny_model_dir, tiny):
+    from transformers import CompressedTensorsConfig
+
+    from studio.engine.awq import PackedW4Linear
+
     model = load_llm(tiny_model_dir, "awq", device="cpu")
-    assert type(model.model.layers[0].mlp.up_proj) is torch.nn.Linear  # expanded while loading
-    reference = tiny_step1.random_model(seed=0)
+    layer = model.model.layers[0].mlp.up_proj
+    assert isinstance(layer, PackedW4Linear) and layer.weight_packed.dtype == torch.int32
+    assert type(model.lm_head) is torch.nn.Linear  # left unquantized by the recipe
+    # The compressed-tensors library's own reading of the same files, expanded to dense weights.
+    dense = Step1ForCausalLM.from_pretrained(
+        tiny_model_dir / "Step-Audio-EditX-AWQ-4bit",
+        quantization_config=CompressedTensorsConfig(dequantize=True),
+        dtype=torch.float32,
+    )
+    reference = dense.model.layers[0].mlp.up_proj.weight  # expanded there in bfloat16, the scales' dtype
+    assert torch.allclose(layer.weight(torch.float32), reference, rtol=2**-8, atol=0)
     ids = torch.tensor([PROMPT])
     with torch.no_grad():
-        awq, exact = model(ids).logits[0, -1], tiny(ids).logits[0, -1]
-        weight = model.model.layers[0].mlp.up_proj.weight
-        error = (weight - reference.model.layers[0].mlp.up_proj.weight).abs()
-    groups = reference.model.layers[0].mlp.up_proj.weight.reshape(weight.shape[0], -1, tiny_step1.AWQ_GROUP_SIZE)
-    step = (groups.amax(-1) - groups.amin(-1)) / 15  # one int4 step per group (rounding plus clamping)
-    assert (error.reshape_as(groups) <= step[..., None] * 1.01).all()
-    assert torch.corrcoef(torch.stack([awq, exact]))[0, 1] > 0.9
+        packed, expanded, exact = model(ids).logits[0, -1], dense(ids).logits[0, -1], tiny(ids).logits[0, -1]
+    assert torch.allclose(packed, expanded, atol=1e-2 * expanded.abs().max().item())
+    assert torch.corrcoef(torch.stack([packed, exact]))[0, 1] > 0.9  # 4-bit error only
+    stored = sum(b.numel() * b.element_size() for b in layer.buffers())
+    assert stored < 0.3 * layer.in_features * layer.out_features * 4
     assert len(generate(model, PROMPT, SamplingOptions(seed=0, max_new_tokens=4, stop_id=None))) == 4
+
+
+def test_int4_unpacking_reads_the_compressed_tensors_layout():
+    from compressed_tensors.compressors.pack_quantized.helpers import pack_to_int32
+
+    from studio.engine.awq import unpack_int4
+
+    values = torch.randint(-8, 8, (5, 37), generator=torch.Generator().manual_seed(0), dtype=torch.int8)
+    assert torch.equal(unpack_int4(pack_to_int32(values, 4), 37), values)
+    columns = pack_to_int32(values, 4, packed_dim=0)  # how zero points are stored
+    assert torch.equal(unpack_int4(columns.t(), 5).t(), values)

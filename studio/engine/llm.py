@@ -13,12 +13,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import warnings
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 
+from studio.engine.awq import load_awq
 from studio.engine.files import require_file
 from studio.engine.step1 import Step1Config, Step1ForCausalLM
 from studio.errors import BadInput, CheckpointError
@@ -82,45 +82,26 @@ def _require_package(name: str, variant: str) -> None:
         raise CheckpointError(f"The {variant} variant needs the Python package {name}; install requirements.txt.")
 
 
-def _quantization(variant: str, dtype: torch.dtype, bnb_bits: int, folder: Path) -> object | None:
-    if variant == "bnb":
-        _require_package("bitsandbytes", "bnb")
-        from transformers import BitsAndBytesConfig
+def _bnb(dtype: torch.dtype, bits: int) -> object:
+    _require_package("bitsandbytes", "bnb")
+    from transformers import BitsAndBytesConfig
 
-        if bnb_bits == 4:
-            return BitsAndBytesConfig(
-                load_in_4bit=True,
-                bnb_4bit_quant_type="nf4",
-                bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=dtype,
-            )
-        if bnb_bits == 8:
-            return BitsAndBytesConfig(load_in_8bit=True)
-        raise BadInput(f"bnb_bits must be 4 or 8 (got {bnb_bits}).", param="bnb_bits")
-    if variant == "awq":
-        _require_package("compressed_tensors", "awq")
-        method = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("quantization_config", {})
-        if method.get("quant_method") != "compressed-tensors":
-            raise CheckpointError(
-                f"{folder / 'config.json'} has no compressed-tensors quantization_config; it is not the AWQ "
-                "checkpoint (Step-Audio-EditX-AWQ-4bit)."
-            )
-        from transformers import CompressedTensorsConfig
-
-        return CompressedTensorsConfig(dequantize=True)
-    return None
+    if bits == 4:
+        return BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype
+        )
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    raise BadInput(f"bnb_bits must be 4 or 8 (got {bits}).", param="bnb_bits")
 
 
 def _from_pretrained(
     folder: Path, dtype: torch.dtype, device: torch.device, quantization: object | None
 ) -> tuple[Step1ForCausalLM, dict]:
     try:
-        with warnings.catch_warnings():
-            # The AWQ config.json holds its own quantization_config; ours only says how to load it.
-            warnings.filterwarnings("ignore", message="You passed `quantization_config`", category=UserWarning)
-            return Step1ForCausalLM.from_pretrained(
-                folder, dtype=dtype, device_map={"": device}, quantization_config=quantization, output_loading_info=True
-            )
+        return Step1ForCausalLM.from_pretrained(
+            folder, dtype=dtype, device_map={"": device}, quantization_config=quantization, output_loading_info=True
+        )
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         raise CheckpointError(f"Could not load the Step1 weights in {folder}: {err}") from err
 
@@ -139,8 +120,12 @@ def load_llm(
             f"No {folder.name} folder in {model_dir}: the {variant} variant needs it. Download it with "
             "`python -m studio download`."
         )
-    check_weights(folder)
-    quantization = _quantization(variant, compute, bnb_bits, folder)
+    config = check_weights(folder)
+    if variant == "awq":
+        model = load_awq(folder, config, compute, target)
+        log.info("Step1 awq loaded on %s as %s", target, compute)
+        return model
+    quantization = _bnb(compute, bnb_bits) if variant == "bnb" else None
     model, info = _from_pretrained(folder, compute, target, quantization)
     problems = {k: sorted(v)[:5] for k, v in info.items() if k in ("missing_keys", "unexpected_keys") and v}
     if problems:
