@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from studio.api.fetch import UrlFetcher
 from studio.api.routes import Services, create_api_app
+from studio.asr import Transcriber
 from studio.engine.pipeline import Engine
 from studio.settings import Settings
 from studio.ui.layout import build_ui, mount_options
@@ -20,7 +21,7 @@ from studio.voices import VoiceStore
 
 
 def build_services(settings: Settings) -> Services:
-    transcriber = _transcriber(settings)
+    transcriber = Transcriber(settings)
     return Services(
         settings=settings,
         engine=Engine(settings, transcriber=transcriber),
@@ -28,14 +29,6 @@ def build_services(settings: Settings) -> Services:
         fetcher=UrlFetcher(settings),
         transcriber=transcriber,
     )
-
-
-def _transcriber(settings: Settings) -> object | None:
-    try:
-        from studio.asr import Transcriber
-    except ImportError:
-        return None
-    return Transcriber(settings)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:

@@ -226,7 +226,8 @@ def test_response_formats(client: TestClient, fmt: str) -> None:
 )
 def test_every_edit_mode(client: TestClient, services: Services, speech_b64, mode, edit_info, new_text) -> None:
     data, text = speech_b64
-    step = {"mode": mode, "input_audio_base64": data, "audio_text": text, "n_edit_iter": 2, "intensity": 1.5}
+    intensity = 1.5 if edit_info else 1.0  # only edits that add an emotion, style or speed have a strength
+    step = {"mode": mode, "input_audio_base64": data, "audio_text": text, "n_edit_iter": 2, "intensity": intensity}
     if edit_info:
         step["edit_info"] = edit_info
     response = speak(client, step_audio=step, input=new_text or "")
@@ -234,7 +235,7 @@ def test_every_edit_mode(client: TestClient, services: Services, speech_b64, mod
     assert response.headers["x-stepaudio-passes"] == "2" and response.headers["x-stepaudio-mode"] == mode
     request = services.engine.requests[-1]
     assert isinstance(request, EditRequest)
-    assert (request.mode, request.edit_info, request.n_edit_iter, request.intensity) == (mode, edit_info, 2, 1.5)
+    assert (request.mode, request.edit_info, request.n_edit_iter, request.intensity) == (mode, edit_info, 2, intensity)
     if mode == "paralinguistic":
         assert request.text == "Please [Laughter] say your name [Sigh]."  # spelled as trained
 
@@ -317,6 +318,9 @@ def test_invalid_requests(client: TestClient, speech_b64) -> None:
         ({"step_audio": {"mode": "paralinguistic", **edit}, "input": "no tags here"}, "input"),
         ({"step_audio": {"mode": "paralinguistic", **edit}, "input": "a [Giggle] b"}, "input"),
         ({"step_audio": {"intensity": 5}}, "step_audio.intensity"),
+        ({"step_audio": {"intensity": 2}}, "step_audio.intensity"),
+        ({"step_audio": {"mode": "denoise", "intensity": 2, **edit}}, "step_audio.intensity"),
+        ({"step_audio": {"n_edit_iter": 2}}, "step_audio.n_edit_iter"),
         ({"step_audio": {"n_edit_iter": 9}}, "step_audio.n_edit_iter"),
         ({"step_audio": {"seed": -1}}, "step_audio.seed"),
         ({"step_audio": {"typo_field": 1}}, "step_audio.typo_field"),

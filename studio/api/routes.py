@@ -28,6 +28,7 @@ from studio.api.errors import AsrUnavailable, UnsupportedMediaType
 from studio.api.fetch import UrlFetcher
 from studio.api.limits import BodyLimit
 from studio.api.speech import Job, SpeechService, Uploads, check_upload_type
+from studio.asr import Transcriber, Transcript
 from studio.audio import CONTENT_TYPES
 from studio.engine.pipeline import Engine
 from studio.errors import AudioInputError, BadInput, NotFound, TooLarge
@@ -68,10 +69,10 @@ class Services:
     engine: Engine
     voices: VoiceStore
     fetcher: UrlFetcher
-    transcriber: object | None = None
+    transcriber: Transcriber | None = None
 
     def asr_available(self) -> bool:
-        return self.transcriber is not None and bool(self.transcriber.available())  # type: ignore[attr-defined]
+        return self.transcriber is not None and self.transcriber.available()
 
 
 def create_api_app(services: Services) -> FastAPI:
@@ -173,7 +174,7 @@ def _v1(services: Services) -> APIRouter:
         "/audio/speech/upload",
         response_class=Response,
         responses=audio_response,
-        dependencies=[Depends(_require_multipart)],
+        dependencies=[Depends(_require_form)],
         form_limits=form_limits,
         tags=["speech"],
         summary="The same as /v1/audio/speech, with the audio as uploaded files",
@@ -195,7 +196,7 @@ def _v1(services: Services) -> APIRouter:
         "/audio/transcriptions",
         response_model=schemas.VerboseTranscription | schemas.Transcription,
         responses={200: {"content": {"text/plain": {}}}},
-        dependencies=[Depends(_require_multipart)],
+        dependencies=[Depends(_require_form)],
         form_limits=form_limits,
         tags=["speech"],
         summary="Transcribe audio with the studio's ASR",
@@ -248,7 +249,7 @@ def _v1(services: Services) -> APIRouter:
     @router.post(
         "/audio/voices",
         response_model=schemas.VoiceObject,
-        dependencies=[Depends(_require_multipart)],
+        dependencies=[Depends(_require_form)],
         form_limits=form_limits,
         tags=["voices"],
         summary="Save a voice from a prompt recording and its transcript",
@@ -302,9 +303,9 @@ def _require_json(request: Request) -> None:
         )
 
 
-def _require_multipart(request: Request) -> None:
+def _require_form(request: Request) -> None:
     kind = _content_type(request)
-    if kind != "multipart/form-data":
+    if kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise UnsupportedMediaType(f"Send this request as multipart/form-data (got {kind or 'none'}).")
 
 
@@ -322,8 +323,8 @@ def _read_audio(data: bytes, name: str) -> audio_io.Audio:
         raise type(err)(f"{name}: {err}", param=name) from err
 
 
-def _transcribe(transcriber: object, clip: audio_io.Audio, language: str | None, words: bool):
-    return transcriber.transcribe(clip, language=language, word_timestamps=words)  # type: ignore[attr-defined]
+def _transcribe(transcriber: Transcriber, clip: audio_io.Audio, language: str | None, words: bool) -> Transcript:
+    return transcriber.transcribe(clip, language=language, word_timestamps=words)
 
 
 def _model(engine: Engine) -> schemas.ModelObject:

@@ -27,11 +27,13 @@ from studio import audio as audio_io
 from studio.api.errors import EngineFailure, UnsupportedMediaType
 from studio.api.fetch import UrlFetcher
 from studio.api.schemas import MODEL_ID, SpeechRequest, StepAudioOptions
+from studio.asr import Transcriber
 from studio.audio import Audio
 from studio.engine import prompts
 from studio.engine.pipeline import CloneRequest, EditRequest, Engine, Take
 from studio.errors import AudioInputError, BadInput, Busy, ModelNotLoaded, NotFound, StudioError, TooLarge
 from studio.settings import Settings
+from studio.tools import speed as speed_tool
 from studio.voices import DEFAULT_VOICE, VoiceStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,31 @@ class Uploads:
 
     prompt: bytes | None = None
     input: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one audio input comes from: exactly one of base64, URL or uploaded file."""
+
+    name: str  # prompt_audio or input_audio
+    kind: str  # base64, url or file
+    value: str | bytes
+
+    @property
+    def param(self) -> str:
+        return f"{self.name}_file" if self.kind == "file" else f"step_audio.{self.name}_{self.kind}"
+
+    @classmethod
+    def of(cls, opts: StepAudioOptions, uploads: Uploads, name: str) -> Source | None:
+        candidates = (
+            ("base64", getattr(opts, f"{name}_base64")),
+            ("url", getattr(opts, f"{name}_url")),
+            ("file", getattr(uploads, name.split("_")[0])),
+        )
+        given = [cls(name, kind, value) for kind, value in candidates if value is not None and value != ""]
+        if len(given) > 1:
+            raise BadInput(f"Give {name} once, not as {' and '.join(s.kind for s in given)}.", param=given[0].param)
+        return given[0] if given else None
 
 
 @dataclass
@@ -143,7 +170,7 @@ class SpeechService:
         engine: Engine,
         voices: VoiceStore,
         fetcher: UrlFetcher,
-        transcriber: object | None = None,
+        transcriber: Transcriber | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -155,16 +182,36 @@ class SpeechService:
     # --- preparing: everything that can be refused before the model queue ----------------------
 
     def prepare(self, body: SpeechRequest, uploads: Uploads | None = None) -> Job:
+        """Checks first (cheap, in the order a client fixes them), then the queue, then downloads and ASR."""
         uploads = uploads or Uploads()
+        opts = body.step_audio
         if body.model != MODEL_ID:
             raise NotFound(f"The model {body.model!r} does not exist; this server serves {MODEL_ID!r}.", param="model")
-        variant = self._variant(body.step_audio.model_variant)
+        variant = self._variant(opts.model_variant)
         self._check_output(body)
+        edit_info = self._edit_info(opts)
+        prompt = Source.of(opts, uploads, "prompt_audio")
+        given = Source.of(opts, uploads, "input_audio")
+        if opts.mode == "clone":
+            refused, text = given, self._clone_text(body.input)
+        else:
+            refused, text = prompt, self._tagged_text(body.input) if opts.mode == "paralinguistic" else None
+            if given is None:
+                raise BadInput(
+                    f"The {opts.mode} edit needs the audio to edit: step_audio.input_audio_base64, "
+                    "step_audio.input_audio_url or an input_audio_file upload.",
+                    param="step_audio.input_audio_base64",
+                )
+        if refused is not None:
+            use = "the voice prompt (prompt_audio_*, or voice)" if opts.mode == "clone" else "input_audio_*"
+            raise BadInput(f"Mode {opts.mode} does not use {refused.name}; it takes {use}.", param=refused.param)
+        self._check_strength(opts, edit_info, text)
         self.check_capacity()
         trace = Trace()
-        opts = body.step_audio
-        make = self._clone if opts.mode == "clone" else self._edit
-        request = make(body, opts, uploads, trace)
+        if opts.mode == "clone":
+            request = self._clone(body, opts, prompt, text, trace)  # type: ignore[arg-type]
+        else:
+            request = self._edit(opts, given, edit_info, text, trace)  # type: ignore[arg-type]
         for key, value in (body.metadata or {}).items():
             trace.headers[f"X-StepAudio-Meta-{header_name(key)}"] = header_value(value)
         return Job(request, variant, body.response_format, body.speed, trace)
@@ -195,25 +242,28 @@ class SpeechService:
                 f"Streaming sends wav or pcm; response_format {body.response_format!r} needs stream: false.",
                 param="response_format",
             )
-        if body.speed != 1.0:
-            if body.stream:
-                raise BadInput("speed other than 1.0 cannot be applied to a stream; use stream: false.", param="speed")
-            self._speed_tool()
+        if body.speed == 1.0:
+            return
+        if body.stream:
+            raise BadInput("speed other than 1.0 cannot be applied to a stream; use stream: false.", param="speed")
+        if not speed_tool.MIN_RATE <= body.speed <= speed_tool.MAX_RATE:
+            raise BadInput(
+                f"speed {body.speed:g} is out of range: the time stretch keeps quality from "
+                f"{speed_tool.MIN_RATE:g} to {speed_tool.MAX_RATE:g}.",
+                param="speed",
+            )
+        speed_tool.pick_engine()  # refuses now, not after the model ran, when no stretcher is installed
 
-    def _clone(self, body: SpeechRequest, opts: StepAudioOptions, uploads: Uploads, trace: Trace) -> CloneRequest:
-        self._refuse_audio(opts.input_audio_base64, opts.input_audio_url, uploads.input, "input_audio", "clone")
-        self._edit_info(opts)
-        text = body.input.strip()
-        if not text:
-            raise BadInput("input is empty: give the text to speak.", param="input")
-        data = self._audio_bytes(opts.prompt_audio_base64, opts.prompt_audio_url, uploads.prompt, "prompt_audio", trace)
-        if data is None:
+    def _clone(
+        self, body: SpeechRequest, opts: StepAudioOptions, source: Source | None, text: str, trace: Trace
+    ) -> CloneRequest:
+        if source is None:
             voice = self.voices.get(body.voice_id or DEFAULT_VOICE)
             prompt = self._checked(voice.load(), f"voice {voice.id!r}")
             prompt_text = (opts.prompt_text or "").strip() or voice.text
             trace.headers["X-StepAudio-Voice"] = voice.id
         else:
-            prompt = self._decode(data, "step_audio.prompt_audio")
+            prompt = self._decode(self._audio_bytes(source, trace), "step_audio.prompt_audio")
             prompt_text = (opts.prompt_text or "").strip() or self._transcribe(prompt, "step_audio.prompt_text", trace)
         return CloneRequest(
             prompt_audio=prompt,
@@ -223,26 +273,17 @@ class SpeechService:
             max_new_tokens=opts.max_new_tokens,
         )
 
-    def _edit(self, body: SpeechRequest, opts: StepAudioOptions, uploads: Uploads, trace: Trace) -> EditRequest:
-        mode = opts.mode
-        self._refuse_audio(opts.prompt_audio_base64, opts.prompt_audio_url, uploads.prompt, "prompt_audio", mode)
-        edit_info = self._edit_info(opts)
-        new_text = self._tagged_text(body.input) if mode == "paralinguistic" else None
-        data = self._audio_bytes(opts.input_audio_base64, opts.input_audio_url, uploads.input, "input_audio", trace)
-        if data is None:
-            raise BadInput(
-                f"The {mode} edit needs the audio to edit: step_audio.input_audio_base64, step_audio.input_audio_url "
-                "or an input_audio_file upload.",
-                param="step_audio.input_audio_base64",
-            )
-        clip = self._decode(data, "step_audio.input_audio")
+    def _edit(
+        self, opts: StepAudioOptions, source: Source, edit_info: str | None, new_text: str | None, trace: Trace
+    ) -> EditRequest:
+        clip = self._decode(self._audio_bytes(source, trace), "step_audio.input_audio")
         audio_text = (opts.audio_text or "").strip()
-        if not audio_text and mode not in UNTRANSCRIBED_MODES:
+        if not audio_text and opts.mode not in UNTRANSCRIBED_MODES:
             audio_text = self._transcribe(clip, "step_audio.audio_text", trace)
         return EditRequest(
             audio=clip,
             audio_text=audio_text,
-            mode=mode,
+            mode=opts.mode,
             edit_info=edit_info,
             text=new_text,
             n_edit_iter=opts.n_edit_iter,
@@ -250,6 +291,32 @@ class SpeechService:
             seed=self._seed(opts, trace),
             max_new_tokens=opts.max_new_tokens,
         )
+
+    def _check_strength(self, opts: StepAudioOptions, edit_info: str | None, text: str | None) -> None:
+        """intensity and n_edit_iter only where they mean something (the engine's own rules, checked early)."""
+        if opts.mode == "clone":
+            for name, value, default in (("intensity", opts.intensity, 1.0), ("n_edit_iter", opts.n_edit_iter, 1)):
+                if value != default:
+                    raise BadInput(
+                        f"{name} applies to edits; a clone takes none (got {value}).", param=f"step_audio.{name}"
+                    )
+            return
+        try:
+            prompts.edit_instruction(
+                mode=opts.mode, edit_info=edit_info, audio_text="", new_text=text, intensity=opts.intensity
+            )
+        except BadInput as err:
+            raise BadInput(str(err), param=f"step_audio.{err.param}" if err.param else None) from err
+
+    def _clone_text(self, text: str) -> str:
+        text = text.strip()
+        if not text:
+            raise BadInput("input is empty: give the text to speak.", param="input")
+        if len(text) > self.settings.max_text_chars:
+            raise BadInput(
+                f"input is {len(text)} characters; the limit is {self.settings.max_text_chars}.", param="input"
+            )
+        return text
 
     def _edit_info(self, opts: StepAudioOptions) -> str | None:
         value = (opts.edit_info or "").strip().lower() or None
@@ -287,27 +354,17 @@ class SpeechService:
             )
         return text
 
-    def _refuse_audio(self, b64: str | None, url: str | None, upload: bytes | None, name: str, mode: str) -> None:
-        if b64 or url or upload is not None:
-            use = "the voice prompt (prompt_audio_*, or voice)" if mode == "clone" else "input_audio_*"
-            raise BadInput(f"Mode {mode} does not use {name}; it takes {use}.", param=f"step_audio.{name}_base64")
-
-    def _audio_bytes(
-        self, b64: str | None, url: str | None, upload: bytes | None, name: str, trace: Trace
-    ) -> bytes | None:
-        given = [s for s, v in (("base64", b64), ("url", url), ("file", upload)) if v]
-        if len(given) > 1:
-            raise BadInput(f"Give {name} once, not as {' and '.join(given)}.", param=f"step_audio.{name}_{given[0]}")
-        if b64:
-            return decode_base64(b64, f"step_audio.{name}_base64", self.max_bytes)
-        if url:
+    def _audio_bytes(self, source: Source, trace: Trace) -> bytes:
+        if source.kind == "base64":
+            return decode_base64(source.value, source.param, self.max_bytes)  # type: ignore[arg-type]
+        if source.kind == "url":
             started = time.perf_counter()
-            data = self.fetcher.fetch(url, f"step_audio.{name}_url")
+            data = self.fetcher.fetch(source.value, source.param)  # type: ignore[arg-type]
             trace.timed("fetch", started)
             return data
-        if upload is not None and not upload:
-            raise AudioInputError(f"The uploaded {name}_file is empty (0 bytes).", param=f"{name}_file")
-        return upload
+        if not source.value:
+            raise AudioInputError(f"The uploaded {source.param} is empty (0 bytes).", param=source.param)
+        return source.value  # type: ignore[return-value]
 
     def _decode(self, data: bytes, what: str) -> Audio:
         try:
@@ -325,14 +382,14 @@ class SpeechService:
             raise type(err)(f"{what}: {err}", param=what) from err
 
     def _transcribe(self, clip: Audio, param: str, trace: Trace) -> str:
-        if self.transcriber is None or not self.transcriber.available():  # type: ignore[attr-defined]
+        if self.transcriber is None or not self.transcriber.available():
             raise BadInput(
                 f"{param} is missing and automatic transcription is not available on this server: "
                 "pass the exact transcript of the audio.",
                 param=param,
             )
         started = time.perf_counter()
-        text = self.transcriber.transcribe(clip).text.strip()  # type: ignore[attr-defined]
+        text = self.transcriber.transcribe(clip).text.strip()
         trace.timed("asr", started)
         if not text:
             raise AudioInputError(f"No speech was recognised in the audio; pass {param} yourself.", param=param)
@@ -344,17 +401,6 @@ class SpeechService:
         seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31 - 1)
         trace.headers["X-StepAudio-Seed"] = str(seed)
         return seed
-
-    def _speed_tool(self):
-        try:
-            from studio.tools import speed
-        except ImportError as err:
-            raise BadInput(
-                "speed other than 1.0 needs the time-stretch tool, which is not installed in this build; "
-                "use speed 1.0, or a speed edit (step_audio.mode 'speed').",
-                param="speed",
-            ) from err
-        return speed
 
     # --- running --------------------------------------------------------------------------------
 
@@ -383,7 +429,7 @@ class SpeechService:
         out = take.audio
         if job.speed != 1.0:
             started = time.perf_counter()
-            out = self._speed_tool().change_speed(out, job.speed)
+            out = speed_tool.change_speed(out, job.speed)
             job.trace.timed("speed", started)
         started = time.perf_counter()
         body = audio_io.encode(out, job.response_format)

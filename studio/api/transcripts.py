@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from studio.asr import Span, Transcript
 
-def render(transcript, duration: float, fmt: str, *, words: bool = False) -> tuple[str | dict, str]:
+
+def render(transcript: Transcript, duration: float, fmt: str, *, words: bool = False) -> tuple[str | dict, str]:
     """The response body (text, or a dict for JSON) and its media type."""
     text = transcript.text.strip()
     if fmt == "json":
@@ -17,10 +19,10 @@ def render(transcript, duration: float, fmt: str, *, words: bool = False) -> tup
     return verbose(transcript, duration, words=words), "application/json"
 
 
-def verbose(transcript, duration: float, *, words: bool) -> dict:
+def verbose(transcript: Transcript, duration: float, *, words: bool) -> dict:
     segments = [
-        {"id": i, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text.strip()}
-        for i, s in enumerate(transcript.segments)
+        {"id": i, "start": round(start, 3), "end": round(end, 3), "text": text.strip()}
+        for i, (start, end, text) in enumerate(transcript.segments)
     ]
     out = {
         "task": "transcribe",
@@ -31,19 +33,18 @@ def verbose(transcript, duration: float, *, words: bool) -> dict:
     }
     if words:
         out["words"] = [
-            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
-            for s in transcript.segments
-            for w in (s.words or ())
+            {"word": word.strip(), "start": round(start, 3), "end": round(end, 3)}
+            for start, end, word in transcript.words or ()
         ]
     return out
 
 
-def subtitles(segments, decimal: str) -> str:
+def subtitles(segments: list[Span], decimal: str) -> str:
     """SRT cues (numbered, comma before milliseconds) or WebVTT cues (dot), separated by blank lines."""
     cues = []
-    for i, s in enumerate(segments, start=1):
-        timing = f"{timestamp(s.start, decimal)} --> {timestamp(s.end, decimal)}"
-        cue = f"{i}\n{timing}\n{s.text.strip()}\n" if decimal == "," else f"{timing}\n{s.text.strip()}\n"
+    for i, (start, end, text) in enumerate(segments, start=1):
+        timing = f"{timestamp(start, decimal)} --> {timestamp(end, decimal)}"
+        cue = f"{i}\n{timing}\n{text.strip()}\n" if decimal == "," else f"{timing}\n{text.strip()}\n"
         cues.append(cue)
     return "\n".join(cues)
 
