@@ -74,7 +74,10 @@ def check_weights(folder: Path) -> Step1Config:
         shards = ["model.safetensors"]
     for shard in shards:
         require_file(folder / shard, "Step1 weights")
-    return Step1Config.from_pretrained(folder)
+    try:
+        return Step1Config.from_pretrained(folder)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{config_path} does not describe a usable Step1 model: {err}") from err
 
 
 def _require_package(name: str, variant: str) -> None:

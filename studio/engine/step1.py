@@ -43,15 +43,16 @@ class Step1Config(PreTrainedConfig):
     eos_token_id: int | list[int] | None = 3
     tie_word_embeddings: bool = False
     initializer_range: float = 0.02
+    head_dim: int | None = None  # derived: hidden_size // num_attention_heads
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         # The released head is its own matrix whatever a config or library default says.
         self.tie_word_embeddings = False
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
+        if self.head_dim is None:
+            self.head_dim = self.hidden_size // self.num_attention_heads
+        if self.head_dim * self.num_attention_heads != self.hidden_size:
+            raise ValueError(f"hidden_size {self.hidden_size} is not num_attention_heads x head_dim {self.head_dim}")
 
 
 def alibi_slopes(num_heads: int) -> torch.Tensor:
