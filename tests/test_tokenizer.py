@@ -140,6 +140,16 @@ def test_cache_hit_returns_the_same_without_running(
     assert second_calls["linguistic_codes"] == 1
 
 
+def test_unreadable_cache_entry_is_encoded_again(tokenizer: AudioTokenizer, examples, tmp_path: Path) -> None:
+    audio = audio_io.read(examples["speed_prompt"].path)
+    encoded = fresh(tokenizer, tmp_path).encode(audio)
+    (entry,) = tmp_path.glob("*.npz")
+    entry.write_bytes(b"PK\x03\x04 cut short")
+    again = fresh(tokenizer, tmp_path).encode(audio)
+    assert set(again.timings) != {"cache"}
+    np.testing.assert_array_equal(again.vq02, encoded.vq02)
+
+
 def test_cache_is_bounded_and_keyed_by_model_files() -> None:
     prompt = tok.make_prompt(np.arange(4), np.arange(6), np.zeros((2, 80), np.float32), np.zeros(192), 1.0, {})
     cache = PromptCache(max_items=2)

@@ -46,11 +46,11 @@ class FrontendConfig:
 
     @property
     def frame_samples(self) -> int:
-        return self.fs * self.frame_length // 1000
+        return int(self.fs * self.frame_length / 1000)
 
     @property
     def shift_samples(self) -> int:
-        return self.fs * self.frame_shift // 1000
+        return int(self.fs * self.frame_shift / 1000)
 
     @property
     def output_size(self) -> int:
@@ -194,10 +194,10 @@ class Frontend:
         """Features (frames, n_mels * lfr_m) and the frames of each streamed chunk."""
         fe = self.config
         chunks = chunk_plan(len(samples), fe)
-        count = chunks[-1].stop if chunks else 0
-        fbank = kaldi_fbank(samples * INT16_SCALE, n_mels=fe.n_mels, window=fe.window, sr=fe.fs)
-        if count == 0:
+        if not chunks:
             return np.zeros((0, fe.output_size), np.float32), chunks
+        count = chunks[-1].stop
+        fbank = kaldi_fbank(samples * INT16_SCALE, n_mels=fe.n_mels, window=fe.window, sr=fe.fs)
         padded = np.concatenate([np.repeat(fbank[:1], (fe.lfr_m - 1) // 2, axis=0), fbank])
         rows = fe.lfr_n * np.arange(count)[:, None] + np.arange(fe.lfr_m)[None, :]
         lfr = padded[np.minimum(rows, len(padded) - 1)].reshape(count, fe.output_size)
@@ -224,18 +224,18 @@ class SanmAttention(nn.Module):
         memory = self.fsmn_block(F.pad(v.transpose(1, 2), self.padding)).transpose(1, 2)
         return memory + v
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """x: (windows, time, in_size), valid: (windows, time) bool. Window c attends to its own valid frames
-        and to the first CHUNK_SIZE[1] frames of windows c-LOOK_BACK .. c-1, as the streaming cache holds them.
+        and to the first CHUNK_SIZE[1] frames of windows c-LOOK_BACK .. c-1, as the streaming cache holds them;
+        `key_mask` (windows, 1, 1, cached + time) says which of those keys exist.
         """
         q, k, v = self.linear_q_k_v(x).split(self.size, dim=-1)
         v = v * valid[..., None]  # frames past the end are zeros for the convolution, as in a shorter window
         q, k_own, v_own = self.split_heads(q), self.split_heads(k), self.split_heads(v)
         k_all = torch.cat([_look_back(k_own), k_own], dim=2)
         v_all = torch.cat([_look_back(v_own), v_own], dim=2)
-        mask = torch.cat([_look_back_valid(len(x), x.device), valid], dim=1)[:, None, None, :]
         q = q * (q.shape[-1] ** -0.5)
-        att = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask, scale=1.0)
+        att = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=key_mask, scale=1.0)
         return self.linear_out(att.transpose(1, 2).flatten(2)) + self.fsmn(v)
 
 
@@ -275,8 +275,8 @@ class EncoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(in_size, eps=1e-12)
         self.norm2 = nn.LayerNorm(size, eps=1e-12)
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        attended = self.self_attn(self.norm1(x), valid)
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        attended = self.self_attn(self.norm1(x), valid, key_mask)
         x = x + attended if self.residual else attended
         return x + self.feed_forward(self.norm2(x))
 
@@ -310,8 +310,9 @@ class SanmEncoder(nn.Module):
         index = starts[:, None] + torch.arange(width, device=feats.device)[None, :]
         x = sequence[index]
         valid = torch.arange(width, device=feats.device)[None, :] < (context + lengths)[:, None]
+        key_mask = torch.cat([_look_back_valid(len(x), x.device), valid], dim=1)[:, None, None, :]
         for layer in [*self.encoders0, *self.encoders]:
-            x = layer(x, valid)
+            x = layer(x, valid, key_mask)
         x = self.after_norm(x)
         keep = valid & (torch.arange(width, device=feats.device)[None, :] >= context)
         return x[keep]

@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -117,7 +118,8 @@ class AudioTokenizer:
         centroids = torch.from_numpy(load_centroids(root / "linguistic_tokenizer.npy", encoder.config.output_size))
         speech_tokenizer = onnx_session(root / "speech_tokenizer_v1.onnx", "S3 speech tokenizer", device, inputs=2)
         campplus_path = find_campplus(model_dir)
-        campplus = onnx_session(campplus_path, "CAM++ speaker model", "cpu", inputs=1)
+        # Upstream keeps CAM++ on the CPU; beside a GPU that would cost more than every other stage together.
+        campplus = onnx_session(campplus_path, "CAM++ speaker model", device, inputs=1)
         files = [root / PARAFORMER_DIR / "model.pt", root / "linguistic_tokenizer.npy"]
         files += [root / "speech_tokenizer_v1.onnx", campplus_path]
         cache = PromptCache(directory=cache_dir, fingerprint=fingerprint(files))
@@ -309,7 +311,7 @@ class PromptCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in ("vq02", "vq06", "mel", "speaker", "duration")}
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             log.warning("ignoring unreadable token cache entry %s: %s", path.name, err)
             return None
         return make_prompt(
