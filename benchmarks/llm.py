@@ -163,16 +163,36 @@ def compare(label: str, model: Step1ForCausalLM, context: int, steps: int, naive
     print(" | ".join(cells), flush=True)
 
 
-def bnb_model(cfg: Step1Config, device: str, dtype: torch.dtype, folder: Path) -> Step1ForCausalLM:
-    """Write the random model as a release checkpoint, then load it quantized as the studio does."""
-    editx = folder / "Step-Audio-EditX"
-    editx.mkdir(parents=True)
+def quantized_model(variant: str, cfg: Step1Config, device: str, dtype: torch.dtype, folder: Path) -> Step1ForCausalLM:
+    """Write the random model as the release's checkpoint of that variant, then load it as the studio does."""
     model = random_model(cfg, "cpu", torch.bfloat16)
-    sizes = {k: getattr(cfg, k) for k in tiny_step1.TINY}
-    (editx / "config.json").write_text(json.dumps(tiny_step1.config_dict(**sizes)))
-    tiny_step1.write_weights(editx, model)
+    if variant == "awq":
+        (folder / "Step-Audio-EditX-AWQ-4bit").mkdir(parents=True)
+        tiny_step1.write_awq(folder / "Step-Audio-EditX-AWQ-4bit", model, group_size=128)
+    else:
+        editx = folder / "Step-Audio-EditX"
+        editx.mkdir(parents=True)
+        sizes = {k: getattr(cfg, k) for k in tiny_step1.TINY}
+        (editx / "config.json").write_text(json.dumps(tiny_step1.config_dict(**sizes)))
+        tiny_step1.write_weights(editx, model)
     del model
-    return load_llm(folder, "bnb", device=device, dtype=str(dtype).removeprefix("torch."), bnb_bits=4)
+    return load_llm(folder, variant, device=device, dtype=str(dtype).removeprefix("torch."), bnb_bits=4)
+
+
+def weights_mb(model: Step1ForCausalLM) -> float:
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers())) / 2**20
+
+
+def quantized_rows(
+    label: str, cfg: Step1Config, device: str, dtype: torch.dtype, contexts: tuple[int, ...], steps: int
+) -> None:
+    for variant in ("bnb", "awq"):
+        with tempfile.TemporaryDirectory() as folder:
+            model = quantized_model(variant, cfg, device, dtype, Path(folder))
+            name = "bnb-4bit" if variant == "bnb" else "awq-4bit"
+            for context in contexts:
+                compare(f"{label} {name} ({weights_mb(model):.0f} MB weights)", model, context, steps, naive=False)
+            del model
 
 
 def main() -> None:
@@ -184,14 +204,12 @@ def main() -> None:
     )
     tiny_cfg = config(2, **{k: v for k, v in tiny_step1.TINY.items() if k != "num_hidden_layers"})
     compare("tiny, CPU fp32", random_model(tiny_cfg, "cpu", torch.float32), 256, 64)
-    with tempfile.TemporaryDirectory() as folder:
-        compare("tiny bnb-4bit, CPU", bnb_model(tiny_cfg, "cpu", torch.float32, Path(folder)), 256, 64, naive=False)
 
     wide = config(2)
-    compare("full width, 2 layers, CPU fp32", random_model(wide, "cpu", torch.float32), 1024, 8)
-    with tempfile.TemporaryDirectory() as folder:
-        model = bnb_model(wide, "cpu", torch.float32, Path(folder))
-        compare("full width, 2 layers, bnb-4bit, CPU", model, 1024, 8, naive=False)
+    model = random_model(wide, "cpu", torch.float32)
+    compare(f"full width, 2 layers, CPU fp32 ({weights_mb(model):.0f} MB weights)", model, 1024, 8)
+    del model
+    quantized_rows("full width, 2 layers, CPU", wide, "cpu", torch.float32, (1024,), 8)
 
     if not torch.cuda.is_available():
         print("CUDA not available: full-size GPU rows skipped")
@@ -204,11 +222,7 @@ def main() -> None:
         compare(f"full size, {name}, {str(dtype)[6:]}", model, context, 32)
     del model
     torch.cuda.empty_cache()
-    with tempfile.TemporaryDirectory() as folder:
-        model = bnb_model(full, "cuda", dtype, Path(folder))
-        for context in (1024, 6144):
-            compare(f"full size bnb-4bit, {name}", model, context, 32, naive=False)
-    print(f"full-size weights: {sum(p.numel() for p in model.parameters()) / 1e9:.2f} G stored parameters (4-bit)")
+    quantized_rows(f"full size, {name}", full, "cuda", dtype, (1024, 6144), 32)
 
 
 if __name__ == "__main__":

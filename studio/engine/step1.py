@@ -70,20 +70,26 @@ def _slopes_on(num_heads: int, device: torch.device) -> torch.Tensor:
 
 
 def attention_bias(
-    slopes: torch.Tensor, query_positions: torch.Tensor, key_length: int, key_mask: torch.Tensor | None = None
+    slopes: torch.Tensor,
+    query_positions: torch.Tensor,
+    key_length: int,
+    key_mask: torch.Tensor | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """The float32 bias rows of the queries: (batch or 1, heads, queries, keys).
+    """The bias rows of the queries, computed in float32: (batch or 1, heads, queries, keys).
 
     `query_positions` are the queries' indices in the cache; `key_mask` (batch, keys) is False at padding.
     A padded query may still see itself, so no row is all -inf (that would turn the softmax into NaN).
     """
     keys = torch.arange(key_length, device=query_positions.device)
     distance = query_positions[:, None] - keys[None, :]
-    bias = -slopes[:, None, None] * distance.clamp(min=0).float().sqrt()
-    allowed = (distance >= 0)[None, None]
+    allowed = distance >= 0
     if key_mask is not None:
-        allowed = allowed & (key_mask.bool()[:, None, None, :] | (distance == 0))
-    return bias[None].masked_fill(~allowed, float("-inf"))
+        allowed = allowed & (key_mask.bool()[:, None, :] | (distance == 0))
+    # Masked before the per-head product, so the one heads-sized tensor is the result itself.
+    root = distance.clamp(min=0).float().sqrt().masked_fill(~allowed, float("inf"))
+    bias = -slopes[:, None, None] * root.unsqueeze(-3)
+    return (bias if bias.dim() == 4 else bias[None]).to(dtype)
 
 
 class KVCache:
@@ -104,10 +110,9 @@ class KVCache:
     ) -> None:
         self.static = capacity is not None
         self.length = 0
-        self._shape = (batch_size, config.num_attention_groups, capacity or 256, config.head_dim)
-        self._layers = config.num_hidden_layers
-        self.keys = [torch.zeros(self._shape, dtype=dtype, device=device) for _ in range(self._layers)]
-        self.values = [torch.zeros(self._shape, dtype=dtype, device=device) for _ in range(self._layers)]
+        shape = (batch_size, config.num_attention_groups, capacity or 256, config.head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)]
 
     @property
     def capacity(self) -> int:
@@ -132,11 +137,6 @@ class KVCache:
         self.keys[layer][:, :, self.length : end] = keys
         self.values[layer][:, :, self.length : end] = values
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
-
-    def reorder(self, rows: torch.Tensor) -> None:
-        """Keep only the batch rows `rows` (finished sequences leave the batch)."""
-        self.keys = [k[rows] for k in self.keys]
-        self.values = [v[rows] for v in self.values]
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, scale: float) -> torch.Tensor:
@@ -249,9 +249,11 @@ class Step1Model(Step1PreTrainedModel):
         if cache is not None:
             cache.reserve(length)
         positions = torch.arange(past, past + length, device=input_ids.device)
-        slopes = _slopes_on(self.config.num_attention_heads, input_ids.device)
-        bias = attention_bias(slopes, positions, past + length, attention_mask)
         x = self.embed_tokens(input_ids)
+        slopes = _slopes_on(self.config.num_attention_heads, input_ids.device)
+        # Built once for all layers, in the dtype the attention kernels read it in.
+        exact = self.layers[0].self_attn.backend == "eager"
+        bias = attention_bias(slopes, positions, past + length, attention_mask, torch.float32 if exact else x.dtype)
         for layer in self.layers:
             x = layer(x, bias, cache)
         if cache is not None:

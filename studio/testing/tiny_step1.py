@@ -144,9 +144,9 @@ def write_tokenizer(folder: Path) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2))
 
 
-def write_awq(folder: Path, model: Step1ForCausalLM) -> None:
+def write_awq(folder: Path, model: Step1ForCausalLM, group_size: int = AWQ_GROUP_SIZE) -> None:
     """The same weights as compressed-tensors W4A16 asymmetric int4 (lm_head left in bf16), as the
-    release's llm-compressor recipe writes them."""
+    release's llm-compressor recipe writes them (round-to-nearest here: no calibration data)."""
     from compressed_tensors import ModelCompressor
     from compressed_tensors.quantization import (
         QuantizationConfig,
@@ -157,7 +157,7 @@ def write_awq(folder: Path, model: Step1ForCausalLM) -> None:
     from compressed_tensors.quantization.utils import calculate_qparams
 
     scheme = preset_name_to_scheme("W4A16_ASYM", ["Linear"])
-    scheme.weights.group_size = AWQ_GROUP_SIZE
+    scheme.weights.group_size = group_size
     config = QuantizationConfig(config_groups={"group_0": scheme}, ignore=["lm_head"], format="pack-quantized")
     model = copy.deepcopy(model).to(torch.bfloat16)
     apply_quantization_config(model, config)
