@@ -18,9 +18,11 @@ from fastapi.testclient import TestClient
 
 from studio import audio as audio_io
 from studio.api import schemas
+from studio.api.auth import warn_if_exposed
 from studio.api.routes import Services, create_api_app
 from studio.engine import prompts
 from studio.engine.pipeline import CloneRequest, EditRequest
+from studio.settings import Settings
 from studio.voices import PRESETS
 
 pytestmark = pytest.mark.slow
@@ -466,3 +468,22 @@ def test_a_bug_is_a_logged_500(client: TestClient, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(schemas, "tags", lambda: 1 / 0)
     response = client.get("/v1/tags")
     assert response.status_code == 500 and error_of(response)["code"] == "internal_error"
+
+
+def test_speed_is_applied_after_the_model(client: TestClient) -> None:
+    normal = speak(client, voice="happy_en", response_format="flac", step_audio={"seed": 11})
+    faster = speak(client, voice="happy_en", response_format="flac", speed=1.5, step_audio={"seed": 11})
+    assert faster.status_code == 200, faster.text
+    ratio = float(normal.headers["x-stepaudio-duration"]) / float(faster.headers["x-stepaudio-duration"])
+    assert ratio == pytest.approx(1.5, rel=0.02)
+    assert "x-stepaudio-timing-speed" in faster.headers
+    assert error_of(speak(client, voice="happy_en", speed=3.0))["param"] == "speed"
+    assert error_of(speak(client, voice="happy_en", speed=1.5, stream=True, response_format="pcm"))["param"] == "speed"
+
+
+def test_open_binding_without_key_warns(caplog: pytest.LogCaptureFixture) -> None:
+    for host, key, warned in (("0.0.0.0", None, True), ("127.0.0.1", None, False), ("0.0.0.0", "k", False)):
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            warn_if_exposed(Settings(host=host, api_key=key))
+        assert ("without an API key" in caplog.text) == warned, host

@@ -8,8 +8,11 @@ import contextlib
 import ctypes
 import gc
 import io
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +31,7 @@ from api_support import make_services
 from studio import audio as audio_io
 from studio.api.routes import Services, create_api_app
 from studio.server import create_app
+from studio.testing.corpora import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -245,3 +249,29 @@ def test_concurrent_load(urls, services: Services, clip) -> None:
     assert services.engine.status().queue_depth == 0
     grown = rss_mb() - baseline
     assert grown < RSS_MARGIN_MB, f"RSS grew {grown:.0f} MB over {len(results)} requests"
+
+
+def test_app_serves_both_ports_and_stops_on_ctrl_c(tiny_model_dir: Path, tmp_path: Path) -> None:
+    ports = []
+    for _ in range(2):
+        with bound_socket() as sock:
+            ports.append(sock.getsockname()[1])
+    command = [sys.executable, "app.py", "--model-dir", str(tiny_model_dir), "--data-dir", str(tmp_path)]
+    command += ["--port", str(ports[0]), "--api-port", str(ports[1]), "--host", "127.0.0.1"]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + HANG_LIMIT_S
+        up: set[int] = set()
+        while up != set(ports) and time.monotonic() < deadline and process.poll() is None:
+            for port in set(ports) - up:
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
+                        up.add(port)
+            time.sleep(0.5)
+        assert up == set(ports), process.stdout.read().decode() if process.poll() is not None else "not up in time"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
