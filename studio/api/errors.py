@@ -77,6 +77,9 @@ def validation_message(errors: list[dict]) -> tuple[str, str | None]:
     """One readable sentence for all of pydantic's complaints, and the first field named."""
     parts, params = [], []
     for e in errors:
+        if e.get("type") == "json_invalid":
+            parts.append(f"the body is not valid JSON ({e.get('ctx', {}).get('error', 'decode error')})")
+            continue
         loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header", "form")]
         param = ".".join(loc) or None
         params.append(param)
