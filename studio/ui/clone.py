@@ -8,7 +8,6 @@ import gradio as gr
 
 from studio import audio as audio_io
 from studio.audio import Audio
-from studio.engine import prompts
 from studio.engine.pipeline import CloneRequest
 from studio.errors import BadInput
 from studio.ui.common import (
@@ -59,8 +58,6 @@ def run_clone(
     language: str, text: str, seed: float | None, progress: gr.Progress,
 ) -> tuple[bytes, dict]:  # fmt: skip
     studio.require_weights(lang)
-    if language and language not in prompts.LANGUAGE_PREFIXES:
-        raise BadInput(f"Language prefix is one of {', '.join(prompts.LANGUAGE_PREFIXES)} or empty.", param="language")
     history = studio.history(workspace)
     prefs = studio.preferences(history)
     prompt, prompt_text = prompt_from(studio, prefs, lang, voice_id, upload, (prompt_text or "").strip())
@@ -85,7 +82,11 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> ClonePage:
     with gr.Row():
         with gr.Column(scale=1):
             voice = gr.Dropdown(
-                voice_choices(studio, "en"), value="", label=t("clone.voice"), info=t("clone.voice_info")
+                voice_choices(studio, "en"),
+                value="",
+                allow_custom_value=True,
+                label=t("clone.voice"),
+                info=t("clone.voice_info"),
             )
             prompt_audio = gr.Audio(
                 sources=["upload", "microphone"], type="filepath", label=t("clone.prompt_audio"), elem_id="clone-prompt"

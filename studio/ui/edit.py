@@ -9,7 +9,6 @@ import gradio as gr
 
 from studio.engine import prompts
 from studio.engine.pipeline import EditRequest
-from studio.errors import BadInput
 from studio.ui.common import (
     MODEL_QUEUE,
     PROGRESS,
@@ -143,8 +142,6 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> EditPage:
     @on_gpu(lambda a: gpu_seconds(studio.input_seconds(a["workspace"], a["source"], a["upload"]), a["passes"]))
     def edit(workspace, lang, source, upload, audio_text, mode, emotion, style, new_text, passes, intensity, seed,
              progress=PROGRESS):  # fmt: skip
-        if mode not in SUBMODES:
-            raise BadInput(f"The edit is one of {', '.join(SUBMODES)} (got {mode!r}).", param="mode")
         edit_info = {"emotion": emotion, "style": style}.get(mode)
         return run_edit(
             studio, workspace, lang, source, upload, audio_text, mode, edit_info, new_text, passes, intensity, seed,

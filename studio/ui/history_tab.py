@@ -158,7 +158,7 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> tuple[HistoryPage, 
         refresh = gr.Button(t("history.refresh"), size="sm", scale=0, min_width=90)
     with gr.Row():
         with gr.Column(scale=1):
-            pick = gr.Dropdown([], label=t("history.pick"), elem_id="history-pick")
+            pick = gr.Dropdown([], allow_custom_value=True, label=t("history.pick"), elem_id="history-pick")
             player = gr.Audio(
                 label=t("history.player"), interactive=False, buttons=["download"], elem_id="history-player"
             )
@@ -183,8 +183,8 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> tuple[HistoryPage, 
 
     gr.Markdown("### " + str(t("compare.title")), elem_classes="section")
     with gr.Row():
-        take_a = gr.Dropdown([], label=t("compare.a"), elem_id="compare-a")
-        take_b = gr.Dropdown([], label=t("compare.b"), elem_id="compare-b")
+        take_a = gr.Dropdown([], allow_custom_value=True, label=t("compare.a"), elem_id="compare-a")
+        take_b = gr.Dropdown([], allow_custom_value=True, label=t("compare.b"), elem_id="compare-b")
         compare = gr.Button(t("compare.run"), variant="primary", elem_id="compare-run", scale=0, min_width=140)
     with gr.Row():
         player_a = gr.Audio(label=t("compare.a"), interactive=False, elem_id="compare-player-a")

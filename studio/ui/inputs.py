@@ -16,8 +16,6 @@ from studio.history import History, TakeRecord
 from studio.ui.common import ASR_QUEUE, Preferences, Studio, guarded, take_audio
 from studio.ui.i18n import say, t
 
-SOURCES = ("take", "upload")
-
 
 @dataclass
 class InputPanel:
@@ -76,8 +74,6 @@ def current_or_upload(
     studio: Studio, history: History, prefs: Preferences, lang: str, source: str, upload: str | None
 ) -> tuple[Audio, TakeRecord | None]:
     """The audio to work on, and the take it is (None: a new upload, stored once the work succeeds)."""
-    if source not in SOURCES:
-        raise BadInput(f"The input source is 'take' or 'upload' (got {source!r}).", param="source")
     if source == "upload":
         return studio.read_upload(upload, prefs, lang), None
     current = history.current()

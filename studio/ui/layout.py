@@ -149,6 +149,7 @@ def build_ui(engine: Engine, settings: Settings, voices: VoiceStore | None = Non
             edit_page.intensity,
             edit_page.seed,
             clone_page.seed,
+            *(page.seed for page in tool_pages),
             *settings_page.defaults,
             settings_page.workspace,
         ]

@@ -23,7 +23,7 @@ from studio.ui.i18n import say, t
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
-ASR_MODELS = ("auto", "tiny.en", "base", "small", "medium", "large-v3")
+ASR_MODELS = ("auto", "tiny.en", "tiny", "base.en", "base", "small", "large-v3")  # found locally, never downloaded
 
 
 @dataclass
@@ -120,9 +120,9 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> SettingsPage:
     with gr.Row():
         with gr.Column(scale=1):
             gr.Markdown("### " + str(t("voices.title")), elem_classes="section")
-            voice = gr.Dropdown([], label=t("voices.pick"))
+            voice = gr.Dropdown([], allow_custom_value=True, label=t("voices.pick"))
             name = gr.Textbox(label=t("voices.name"))
-            from_take = gr.Dropdown([], label=t("voices.from_take"))
+            from_take = gr.Dropdown([], allow_custom_value=True, label=t("voices.from_take"))
             upload = gr.Audio(sources=["upload", "microphone"], type="filepath", label=t("voices.upload"))
             text = gr.Textbox(label=t("voices.text"), lines=2)
             with gr.Row():

@@ -26,16 +26,16 @@ def _speed(clip: Audio, rate: float) -> Audio:
     return speed.change_speed(clip, rate)
 
 
-def _denoise(clip: Audio, limit_db: float) -> Audio:
+def _denoise(clip: Audio, attenuation_db: float) -> Audio:
     from studio.tools import denoise
 
-    return denoise.denoise(clip, limit_db=limit_db)
+    return denoise.denoise(clip, attenuation_db=attenuation_db)
 
 
-def _trim_silence(clip: Audio, keep_seconds: float) -> Audio:
+def _remove_pauses(clip: Audio, max_pause: float) -> Audio:
     from studio.tools import vad
 
-    return vad.trim_silence(clip, keep_pause=keep_seconds)
+    return vad.remove_pauses(clip, vad.PauseOptions(max_pause=max_pause)).audio
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class Tool:
 
 TOOLS = {
     "speed": Tool("speed", True, "rate", ("speed.rate", 0.5, 2.0, 0.05, 1.25), _speed),
-    "denoise": Tool("denoise", False, "limit_db", ("denoise.strength", 6.0, 100.0, 1.0, 100.0), _denoise),
-    "vad": Tool("vad", False, "keep_pause", ("vad.keep", 0.05, 1.0, 0.05, 0.2), _trim_silence),
+    "denoise": Tool("denoise", False, "attenuation_db", ("denoise.strength", 6.0, 100.0, 1.0, 100.0), _denoise),
+    "vad": Tool("vad", False, "max_pause", ("vad.keep", 0.0, 1.0, 0.05, 0.4), _remove_pauses),
 }
 
 
@@ -58,6 +58,7 @@ TOOLS = {
 class ToolPage:
     panel: InputPanel
     model_run: gr.Button
+    seed: gr.Number
     done: list
 
 
@@ -68,6 +69,7 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio, tool: Tool) -> ToolPag
         with gr.Column(variant="panel"):
             gr.Markdown("#### " + str(t("common.model_side")))
             speed = gr.Radio(choices("speed"), value="faster", label=t("speed.choice"), visible=tool.name == "speed")
+            seed = gr.Number(label=t("common.seed"), precision=0, minimum=-1)
             model_run = gr.Button(t(f"{tool.name}.run_model"), variant="primary", elem_id=f"{tool.name}-model-run")
             model_result = gr.Audio(label=t("common.model_result"), interactive=False, buttons=["download"])
             model_details = gr.JSON(label=t("common.details"), open=False)
@@ -88,10 +90,9 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio, tool: Tool) -> ToolPag
 
     @guarded
     @on_gpu(lambda a: gpu_seconds(studio.input_seconds(a["workspace"], a["source"], a["upload"])))
-    def model_edit(workspace, lang, source, upload, audio_text="", speed=None, progress=PROGRESS):
-        prefs = studio.preferences(studio.history(workspace))
+    def model_edit(workspace, lang, source, upload, seed, audio_text="", speed=None, progress=PROGRESS):
         return run_edit(
-            studio, workspace, lang, source, upload, audio_text, tool.name, speed, None, 1, 1.0, prefs.seed, progress
+            studio, workspace, lang, source, upload, audio_text, tool.name, speed, None, 1, 1.0, seed, progress
         )
 
     @guarded
@@ -111,7 +112,7 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio, tool: Tool) -> ToolPag
 
     model_done = model_run.click(
         model_edit,
-        [ws, lang, panel.source, panel.upload, *text_input, *([speed] if tool.name == "speed" else [])],
+        [ws, lang, panel.source, panel.upload, seed, *text_input, *([speed] if tool.name == "speed" else [])],
         [model_result, model_details],
         api_name=f"{tool.name}_model",
         concurrency_id=MODEL_QUEUE,
@@ -125,4 +126,4 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio, tool: Tool) -> ToolPag
         concurrency_id=TOOLS_QUEUE,
         concurrency_limit=2,
     )
-    return ToolPage(panel, model_run, [model_done, tool_done])
+    return ToolPage(panel, model_run, seed, [model_done, tool_done])
