@@ -170,7 +170,8 @@ def chunk_plan(num_samples: int, fe: FrontendConfig) -> list[range]:
     left = (fe.lfr_m - 1) // 2
     fbank_full = _fbank_frames(full * chunk_stride(), fe)
     new = _fbank_frames(num_samples, fe) - fbank_full
-    cached = fbank_full + left - fe.lfr_n * emitted[full] if full else (left if new else 0)
+    # fbank frames waiting for their LFR window; the first chunk starts with `left` copies of frame 0
+    cached = fbank_full + left - fe.lfr_n * emitted[full] if full else left
     if num_samples % chunk_stride() and (new or full) and (new == 0 or cached + new >= fe.lfr_m):
         extra = max(0, math.ceil((cached + new - left) / fe.lfr_n))
         chunks.append(range(emitted[full], emitted[full] + extra))
