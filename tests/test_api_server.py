@@ -244,7 +244,7 @@ def test_concurrent_load(urls, services: Services, clip) -> None:
             assert int(response.headers["retry-after"]) > 0
             assert response.json()["error"]["code"] in ("queue_full", "model_not_loaded")
     every = [status for codes in statuses.values() for status in codes]
-    assert 200 in statuses["clone"] and 429 in every  # some ran, some were turned away
+    assert 200 in every and 429 in every  # some ran, some were turned away
     assert health and set(health) == {200}
     assert services.engine.status().queue_depth == 0
     grown = rss_mb() - baseline

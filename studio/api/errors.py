@@ -77,13 +77,15 @@ def validation_message(errors: list[dict]) -> tuple[str, str | None]:
     """One readable sentence for all of pydantic's complaints, and the first field named."""
     parts, params = [], []
     for e in errors:
-        if e.get("type") == "json_invalid":
-            parts.append(f"the body is not valid JSON ({e.get('ctx', {}).get('error', 'decode error')})")
-            continue
-        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header", "form")]
-        param = ".".join(loc) or None
+        loc = [p for p in e.get("loc", ()) if p not in ("body", "query", "path", "header", "form")]
+        if e.get("type") == "json_invalid":  # its location is a character position, not a field
+            loc = [p for p in loc if isinstance(p, str)]
+            message = f"not valid JSON ({e.get('ctx', {}).get('error', 'decode error')})"
+        else:
+            message = str(e.get("msg"))
+        param = ".".join(str(p) for p in loc) or None
         params.append(param)
-        parts.append(f"{param}: {e.get('msg')}" if param else str(e.get("msg")))
+        parts.append(f"{param}: {message}" if param else f"the body is {message}")
     return "Invalid request: " + "; ".join(parts) + ".", next((p for p in params if p), None)
 
 
