@@ -18,6 +18,7 @@ from studio.engine import tokenizer as tok
 from studio.engine.paraformer import PARAFORMER_DIR
 from studio.engine.tokenizer import AudioTokenizer, PromptCache, interleave, token_string
 from studio.errors import AudioInputError, CheckpointError
+from studio.testing import tiny_tokenizer
 
 STAGES = ("linguistic_codes", "semantic_codes", "speaker_embedding", "prompt_mel")
 
@@ -159,6 +160,34 @@ def test_cache_is_bounded_and_keyed_by_model_files() -> None:
     other_model = PromptCache(fingerprint="other")
     other_model.put("c", prompt)
     assert other_model._key("c") != cache._key("c")
+
+
+def test_vq06_runs_in_30_s_pieces_and_drops_a_sliver(tokenizer: AudioTokenizer, examples) -> None:
+    joined = np.concatenate([audio_io.read(r.path, sr=16_000).samples for r in examples.values()])
+    piece = tok.VQ06_PIECE
+    first = tokenizer.semantic_codes(joined[:piece])
+    assert len(first) == 750
+    np.testing.assert_array_equal(tokenizer.semantic_codes(joined[: piece + 240]), first)  # 15 ms left: dropped
+    longer = tokenizer.semantic_codes(joined[: piece + 16_000])
+    np.testing.assert_array_equal(longer[:750], first)
+    assert len(longer) == 775
+
+
+class _HundredHertz(torch.nn.Module):
+    """A stand-in that emits one code per mel frame: the wrong model for a 25 Hz tokenizer."""
+
+    def forward(self, feats: torch.Tensor, feats_length: torch.Tensor) -> torch.Tensor:
+        mask = torch.arange(feats.shape[2])[None, :] < feats_length[:, None]
+        return (feats * mask[:, None, :]).argmax(1)[:, None, :]
+
+
+def test_a_tokenizer_of_the_wrong_rate_is_named(tokenizer: AudioTokenizer, examples, tmp_path: Path) -> None:
+    path = tmp_path / "speech_tokenizer_v1.onnx"
+    tiny_tokenizer.export_speech_tokenizer(_HundredHertz(), path)
+    wrong = fresh(tokenizer)
+    wrong.speech_tokenizer = tok.onnx_session(path, "S3 speech tokenizer", "cpu", inputs=2)
+    with pytest.raises(CheckpointError, match=r"speech_tokenizer_v1\.onnx gave \d+ codes .* not the Step-Audio 25 Hz"):
+        wrong.encode(audio_io.read(examples["speed_prompt"].path))
 
 
 def test_too_short_audio_is_refused(tokenizer: AudioTokenizer) -> None:
