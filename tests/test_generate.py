@@ -114,11 +114,11 @@ def tiny(tiny_model_dir):
 
 
 def test_seed_repeats_and_differs(tiny):
-    options = SamplingOptions(seed=5, max_new_tokens=12, stop_id=None)
+    options = SamplingOptions(seed=5, max_new_tokens=6, stop_id=None)
     first = generate(tiny, PROMPT, options)
     assert first == generate(tiny, PROMPT, options)
-    assert first != generate(tiny, PROMPT, SamplingOptions(seed=6, max_new_tokens=12, stop_id=None))
-    assert len(first) == 12 and all(0 <= i < tiny.config.vocab_size for i in first)
+    assert first != generate(tiny, PROMPT, SamplingOptions(seed=6, max_new_tokens=6, stop_id=None))
+    assert len(first) == 6 and all(0 <= i < tiny.config.vocab_size for i in first)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def peaked(tiny):
 
 
 def test_static_cache_and_chunked_prefill_give_the_same_ids(peaked):
-    base = SamplingOptions(top_k=1, max_new_tokens=10, stop_id=None)
+    base = SamplingOptions(top_k=1, max_new_tokens=6, stop_id=None)
     expected = generate(peaked, PROMPT, base)
     assert len(set(expected)) > 1
     assert generate(peaked, PROMPT, replace(base, static_cache=True)) == expected
@@ -140,7 +140,7 @@ def test_static_cache_and_chunked_prefill_give_the_same_ids(peaked):
 
 def test_batch_with_left_padding_equals_single_runs(peaked):
     prompts = [PROMPT, [*PROMPT[:23], 5, 6, 7], [900, 901, 902, 903, 904, 905, 906, 907, 908, 909, 910, 911]]
-    options = SamplingOptions(top_k=1, max_new_tokens=8, stop_id=None)
+    options = SamplingOptions(top_k=1, max_new_tokens=5, stop_id=None)
     assert generate_batch(peaked, prompts, options) == [generate(peaked, p, options) for p in prompts]
 
 
