@@ -39,7 +39,8 @@ CODES = 5120  # K values: 1024 vq02 + 4096 vq06
 MAX_FRAMES = 50 * 600  # the reference's noise buffer caps a take (prompt included) at 600 s
 STREAM_WINDOW = 96  # frames of earlier output a streamed chunk attends to, besides the prompt (official value)
 STREAM_GROWTH = 4  # chunks double in size up to this many times the first one
-DEFAULT_CHUNK_TOKENS = 25  # 5 groups = 15 steps = 0.6 s, the official first streaming chunk
+# 10 groups = 30 steps = 1.2 s of mel; the vocoder holds back 24 frames of context, so the first piece is 0.72 s.
+DEFAULT_CHUNK_TOKENS = 50
 SPEAKER_DIM = 192
 
 

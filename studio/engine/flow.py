@@ -258,8 +258,11 @@ class BlockCache:
         frames = self.keys.shape[2]
         if frames <= pinned + window:
             return self
-        keep = torch.cat([torch.arange(pinned), torch.arange(frames - window, frames)]).to(self.keys.device)
-        return BlockCache(self.keys.index_select(2, keep), self.values.index_select(2, keep), self.conv_input)
+
+        def keep(t: torch.Tensor) -> torch.Tensor:
+            return torch.cat([t[:, :, :pinned], t[:, :, frames - window :]], dim=2)
+
+        return BlockCache(keep(self.keys), keep(self.values), self.conv_input)
 
 
 class TimestepEmbedder(nn.Module):
