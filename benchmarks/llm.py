@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import tempfile
 import threading
 import time
@@ -25,9 +26,17 @@ import psutil
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/llm.py` from anywhere
+
 from studio.engine.generate import SamplingOptions, stream_batch
 from studio.engine.llm import load_llm
-from studio.engine.step1 import Step1Attention, Step1Config, Step1ForCausalLM, alibi_slopes, attention_bias
+from studio.engine.step1 import (
+    Step1Attention,
+    Step1Config,
+    Step1ForCausalLM,
+    alibi_slopes,
+    attention_bias,
+)
 from studio.testing import tiny_step1
 
 FULL = {"hidden_size": 3072, "intermediate_size": 8192, "num_attention_heads": 48, "num_attention_groups": 4}
