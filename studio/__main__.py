@@ -18,6 +18,12 @@ from studio.settings import Settings
 # command -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("app", "serve the studio and the API (same as `python app.py`)"),
+    "speed": ("studio.tools.speed", "change the speed of a recording, keeping its pitch (Rubber Band R3)"),
+    "denoise": ("studio.tools.denoise", "remove background noise (DeepFilterNet3)"),
+    "trim-silence": ("studio.tools.vad", "trim silence and shorten long pauses (Silero VAD)"),
+    "loudness": ("studio.tools.loudness", "normalise loudness to a LUFS target under a true-peak ceiling"),
+    "transcribe": ("studio.asr", "speech to text with Whisper, as JSON with segments"),
+    "measure": ("studio.metrics", "objective measures of a take (DNSMOS, similarity, WER, F0, ...) as JSON"),
     "download": ("studio.download", "fetch the official weights and preset voices into --model-dir"),
     "tokenize": ("studio.engine.tokenizer", "encode a recording into the model's audio tokens, with timings"),
     "prompt": ("studio.engine.prompts", "show the model prompt (text and ids) of a clone or edit request"),

@@ -333,6 +333,8 @@ def read_ct2(path: Path) -> dict[str, np.ndarray]:
             dtype_id, size = take("BI")
             raw = data[pos : pos + size]
             pos += size
+            if len(raw) < size:
+                raise struct.error("variable cut short")
             tensors[name] = _ct2_array(raw, dtype_id, shape, name)
         for _ in range(take("I")[0]):
             alias, target = text(), text()

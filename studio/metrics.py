@@ -86,7 +86,7 @@ def voice_embedding(audio: Audio) -> np.ndarray:
     """Unit-length 256-d GE2E embedding of the voice (silences trimmed first)."""
     from resemblyzer import preprocess_wav
 
-    wav = preprocess_wav(audio.samples, source_sr=audio.sr)
+    wav = preprocess_wav(audio.samples, source_sr=audio.sr) if audio.peak >= audio_io.SILENCE_PEAK else []
     if len(wav) < MOS_SR // 2:
         raise AudioInputError("Too little speech to compare voices (less than 0.5 s after removing silence).")
     with _ENCODER_LOCK:
