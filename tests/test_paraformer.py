@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 from studio import audio as audio_io
 from studio.engine import paraformer
 from studio.engine.paraformer import CHUNK_SIZE, LOOK_BACK, chunk_plan, chunk_stride, load_encoder
 from studio.engine.tokenizer import TOKENIZER_DIR
+from studio.errors import CheckpointError
 
 STRIDE = chunk_stride()
 
@@ -51,6 +53,21 @@ def test_chunk_plan_follows_the_streaming_front_end(loaded, samples: int, sizes:
     chunks = chunk_plan(samples, frontend.config)
     assert [len(c) for c in chunks] == sizes
     assert [c.start for c in chunks] == [4 * i for i in range(len(sizes))]
+
+
+def test_config_keys_left_out_take_funasr_defaults(paraformer_dir: Path, tmp_path: Path) -> None:
+    raw = yaml.safe_load((paraformer_dir / "config.yaml").read_text())
+    for key in ("fs", "window", "frame_length"):
+        del raw["frontend_conf"][key]
+    del raw["encoder_conf"]["sanm_shfit"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    assert paraformer.ParaformerConfig.load(tmp_path / "config.yaml") == paraformer.ParaformerConfig.load(
+        paraformer_dir / "config.yaml"
+    )
+    del raw["encoder_conf"]["input_layer"]  # FunASR would build a conv2d front: not this model
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(CheckpointError, match="input_layer is 'conv2d'"):
+        paraformer.ParaformerConfig.load(tmp_path / "config.yaml")
 
 
 def reference_stream(encoder: paraformer.SanmEncoder, feats: torch.Tensor, chunks: list[range]) -> torch.Tensor:

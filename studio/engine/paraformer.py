@@ -32,6 +32,25 @@ CHUNK_SIZE = (0, 4, 5)  # left context, chunk, context carried into the next chu
 LOOK_BACK = 4  # chunks whose keys and values each chunk attends to
 SAMPLES_PER_CHUNK_UNIT = 960  # FunASR's chunk stride unit: samples per LFR frame at 16 kHz
 INT16_SCALE = 32768.0  # the front end works on int16-scaled samples
+# What FunASR's WavFrontendOnline and SANMEncoderChunkOpt use for a key the config leaves out.
+DEFAULTS = {
+    "frontend_conf.fs": 16000,
+    "frontend_conf.window": "hamming",
+    "frontend_conf.n_mels": 80,
+    "frontend_conf.frame_length": 25,
+    "frontend_conf.frame_shift": 10,
+    "frontend_conf.lfr_m": 1,
+    "frontend_conf.lfr_n": 1,
+    "encoder_conf.output_size": 256,
+    "encoder_conf.attention_heads": 4,
+    "encoder_conf.linear_units": 2048,
+    "encoder_conf.num_blocks": 6,
+    "encoder_conf.kernel_size": 11,
+    "encoder_conf.sanm_shfit": 0,
+    "encoder_conf.input_layer": "conv2d",
+    "encoder_conf.selfattention_layer_type": "sanm",
+    "encoder_conf.normalize_before": True,
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +138,8 @@ def _lookup(raw: dict, dotted: str, path: Path) -> object:
     node: object = raw
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
+            if dotted in DEFAULTS and isinstance(node, dict):
+                return DEFAULTS[dotted]
             raise CheckpointError(f"{path} has no `{dotted}`: it is not a FunASR streaming Paraformer config.")
         node = node[part]
     return node
