@@ -24,11 +24,11 @@ AUDIO_IDS = slice(AUDIO_OFFSET, AUDIO_OFFSET + AUDIO_CODES)
 class ShortEngine(Engine):
     """The real engine, with two changes for random weights: generation is capped at MAX_NEW_TOKENS,
     and the LLM's logits outside the audio codes are masked, since random weights pick audio codes
-    only about 7% of the time and a take needs at least five. It keeps the requests it was given."""
+    only about 7% of the time and a take needs at least five. It keeps the last request it was given."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.requests: list[Request] = []
+        self.last_request: Request | None = None
 
     def load(self, *args: object, **kwargs: object) -> None:
         super().load(*args, **kwargs)  # type: ignore[arg-type]
@@ -38,7 +38,7 @@ class ShortEngine(Engine):
             head._audio_only = True
 
     def _short(self, request: Request) -> Request:
-        self.requests.append(request)
+        self.last_request = request
         return replace(request, max_new_tokens=min(request.max_new_tokens or MAX_NEW_TOKENS, MAX_NEW_TOKENS))
 
     def run(self, request, progress=None):  # type: ignore[override]

@@ -163,7 +163,7 @@ def test_clone_with_a_preset_uses_the_preset_transcript(client: TestClient, serv
     assert response.headers["content-type"] == "audio/wav"
     samples, sr = decoded(response)
     assert sr == 24000 and len(samples) > 0
-    request = services.engine.requests[-1]
+    request = services.engine.last_request
     assert isinstance(request, CloneRequest)
     assert request.prompt_text == PRESETS["happy_en"].text != request.text
     headers = response.headers
@@ -177,21 +177,21 @@ def test_clone_with_a_preset_uses_the_preset_transcript(client: TestClient, serv
 def test_clone_default_voice_and_voice_object(client: TestClient, services: Services) -> None:
     assert speak(client, step_audio={}).headers["x-stepaudio-voice"] == "fear_female"
     assert speak(client, voice={"id": "whisper_cn"}).headers["x-stepaudio-voice"] == "whisper_cn"
-    assert services.engine.requests[-1].prompt_text == PRESETS["whisper_cn"].text
+    assert services.engine.last_request.prompt_text == PRESETS["whisper_cn"].text
 
 
 def test_clone_custom_prompt_text_is_never_the_target_text(client: TestClient, services: Services, speech_b64) -> None:
     data, text = speech_b64
     response = speak(client, step_audio={"prompt_audio_base64": data, "prompt_text": text})
     assert response.status_code == 200, response.text
-    assert services.engine.requests[-1].prompt_text == text
+    assert services.engine.last_request.prompt_text == text
     if not services.asr_available():
         refused = speak(client, step_audio={"prompt_audio_base64": data})
         assert refused.status_code == 400 and error_of(refused)["param"] == "step_audio.prompt_text"
         return
     response = speak(client, step_audio={"prompt_audio_base64": "data:audio/wav;base64," + data})
     assert response.status_code == 200, response.text
-    used = services.engine.requests[-1].prompt_text
+    used = services.engine.last_request.prompt_text
     assert used != "Hello there, this is a test." and response.headers["x-stepaudio-transcribed-prompt-text"]
 
 
@@ -235,7 +235,7 @@ def test_every_edit_mode(client: TestClient, services: Services, speech_b64, mod
     response = speak(client, step_audio=step, input=new_text or "")
     assert response.status_code == 200, response.text
     assert response.headers["x-stepaudio-passes"] == "2" and response.headers["x-stepaudio-mode"] == mode
-    request = services.engine.requests[-1]
+    request = services.engine.last_request
     assert isinstance(request, EditRequest)
     assert (request.mode, request.edit_info, request.n_edit_iter, request.intensity) == (mode, edit_info, 2, intensity)
     if mode == "paralinguistic":
@@ -247,11 +247,11 @@ def test_edit_transcribes_missing_audio_text(client: TestClient, services: Servi
     response = speak(client, step_audio={"mode": "emotion", "edit_info": "sad", "input_audio_base64": data})
     if services.asr_available():
         assert response.status_code == 200, response.text
-        assert services.engine.requests[-1].audio_text == response.headers["x-stepaudio-transcribed-audio-text"]
+        assert services.engine.last_request.audio_text == response.headers["x-stepaudio-transcribed-audio-text"]
     else:
         assert response.status_code == 400 and error_of(response)["param"] == "step_audio.audio_text"
     denoise = speak(client, step_audio={"mode": "denoise", "input_audio_base64": data})
-    assert denoise.status_code == 200 and services.engine.requests[-1].audio_text == ""
+    assert denoise.status_code == 200 and services.engine.last_request.audio_text == ""
 
 
 # --- upload -------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_upload_route(client: TestClient, services: Services, speech_b64, asteri
         files={"prompt_audio_file": ("prompt.wav", wav, "audio/wav")},
     )
     assert response.status_code == 200, response.text
-    assert services.engine.requests[-1].prompt_text == text
+    assert services.engine.last_request.prompt_text == text
     edit = {"step_audio": {"mode": "style", "edit_info": "child", "audio_text": asterisk[1].text}}
     mp3 = audio_io.encode(audio_io.read(asterisk[1].path), "mp3")
     response = client.post(
@@ -276,7 +276,7 @@ def test_upload_route(client: TestClient, services: Services, speech_b64, asteri
         files={"input_audio_file": ("in.mp3", mp3, "application/octet-stream")},
     )
     assert response.status_code == 200, response.text
-    assert services.engine.requests[-1].audio.duration == pytest.approx(
+    assert services.engine.last_request.audio.duration == pytest.approx(
         audio_io.read(asterisk[1].path).duration, abs=0.1
     )
     bad = [
