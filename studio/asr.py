@@ -69,6 +69,7 @@ class _Loaded:
     model: Any
     backend: str
     multilingual: bool
+    device: str
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -79,12 +80,17 @@ _MODELS_LOCK = threading.Lock()
 class Transcriber:
     """Whisper with the model named by `settings.asr_model`; loaded models are shared by all instances."""
 
-    def __init__(self, settings: Settings, *, model: str | None = None, backend: str = "auto") -> None:
+    def __init__(
+        self, settings: Settings, *, model: str | None = None, backend: str = "auto", beam_size: int = BEAM_SIZE
+    ) -> None:
         if backend not in BACKENDS:
             raise BadInput(f"Unknown ASR backend {backend!r}; choose one of {', '.join(BACKENDS)}.", param="backend")
+        if not 1 <= beam_size <= 16:
+            raise BadInput(f"Beam size {beam_size} is out of range (1 to 16).", param="beam_size")
         self.settings = settings
         self.model = model or settings.asr_model
         self.backend = backend
+        self.beam_size = beam_size
         self.device = _device(settings.device)
 
     def available(self) -> bool:
@@ -122,7 +128,7 @@ class Transcriber:
         samples = audio_io.resample(audio, SAMPLE_RATE).samples
         run = _run_faster if loaded.backend == "faster-whisper" else _run_openai
         with loaded.lock:
-            text, lang, segments, words = run(loaded, samples, language, word_timestamps, self.device)
+            text, lang, segments, words = run(loaded, samples, language, word_timestamps, self.beam_size)
         return Transcript(text, lang, segments, files.name, words if word_timestamps else None)
 
     def _load(self, files: WhisperFiles) -> _Loaded:
@@ -197,15 +203,15 @@ def _load_faster(files: WhisperFiles, device: str) -> _Loaded:
         )
     except (RuntimeError, ValueError, OSError) as err:
         raise CheckpointError(f"Whisper {files.name} at {files.path} cannot be loaded: {err}") from err
-    return _Loaded(model, "faster-whisper", model.model.is_multilingual)
+    return _Loaded(model, "faster-whisper", model.model.is_multilingual, device)
 
 
-def _run_faster(loaded: _Loaded, samples: np.ndarray, language: str | None, words: bool, device: str):
+def _run_faster(loaded: _Loaded, samples: np.ndarray, language: str | None, words: bool, beam_size: int):
     # The VAD filter skips long silences, where Whisper would otherwise hallucinate words.
     segments, info = loaded.model.transcribe(
         samples,
         language=language,
-        beam_size=BEAM_SIZE,
+        beam_size=beam_size,
         vad_filter=True,
         word_timestamps=words,
         condition_on_previous_text=False,
@@ -237,17 +243,17 @@ def _load_openai(files: WhisperFiles, settings: Settings, device: str) -> _Loade
         model.register_buffer("alignment_heads", checkpoint["alignment_heads"].to_sparse(), persistent=False)
     elif files.name in whisper._ALIGNMENT_HEADS:
         model.set_alignment_heads(whisper._ALIGNMENT_HEADS[files.name])
-    return _Loaded(model.to(device).eval(), "openai-whisper", model.is_multilingual)
+    return _Loaded(model.to(device).eval(), "openai-whisper", model.is_multilingual, device)
 
 
-def _run_openai(loaded: _Loaded, samples: np.ndarray, language: str | None, words: bool, device: str):
+def _run_openai(loaded: _Loaded, samples: np.ndarray, language: str | None, words: bool, beam_size: int):
     result = loaded.model.transcribe(
         samples,
         language=language,
-        beam_size=BEAM_SIZE,
+        beam_size=beam_size,
         word_timestamps=words,
         condition_on_previous_text=False,
-        fp16=device.startswith("cuda"),
+        fp16=loaded.device.startswith("cuda"),
     )
     spans = [_span(s["start"], s["end"], s["text"]) for s in result["segments"]]
     word_spans = [_span(w["start"], w["end"], w["word"]) for s in result["segments"] for w in s.get("words", ())]
@@ -425,9 +431,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--language", default=None, help="language code such as en or zh (default: detect)")
     parser.add_argument("--words", action="store_true", help="include word timestamps")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="which Whisper implementation runs")
+    parser.add_argument("--beam-size", type=int, default=BEAM_SIZE, help="beam search width (1 = greedy, fastest)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> dict:
-    transcriber = Transcriber(settings, model=args.model, backend=args.backend)
+    transcriber = Transcriber(settings, model=args.model, backend=args.backend, beam_size=args.beam_size)
     transcript = transcriber.transcribe(audio_io.read(args.input), language=args.language, word_timestamps=args.words)
     return transcript.to_dict()

@@ -23,6 +23,7 @@ MAX_RATE = 2.0
 ENGINES = ("auto", "rubberband", "sox")
 # R3 can overshoot full scale (seen at 1.5x); a uniform gain keeps it below instead of clipping.
 CEILING = 0.999
+BLOCK = 1 << 16  # samples handed to Rubber Band per call
 
 
 def change_speed(audio: Audio, rate: float, *, engine: str = "auto") -> Audio:
@@ -66,12 +67,18 @@ def _rubberband(audio: Audio, rate: float) -> np.ndarray:
         options=Option.PROCESS_OFFLINE | Option.ENGINE_FINER,
         initial_time_ratio=1.0 / rate,
     )
-    block = audio.samples[None, :]
+    samples = audio.samples[None, :]
+    # The library takes at most get_process_size_limit() samples per call (about 11 s at 48 kHz).
+    starts = range(0, samples.shape[1], BLOCK)
+    stretcher.set_max_process_size(min(BLOCK, samples.shape[1]))
     # Offline mode: study the whole take first, so the stretch is planned over all of it.
-    stretcher.set_max_process_size(block.shape[1])
-    stretcher.study(block, final=True)
-    stretcher.process(block, final=True)
-    return stretcher.retrieve_available()[0]
+    for start in starts:
+        stretcher.study(samples[:, start : start + BLOCK], final=start + BLOCK >= samples.shape[1])
+    out = []
+    for start in starts:
+        stretcher.process(samples[:, start : start + BLOCK], final=start + BLOCK >= samples.shape[1])
+        out.append(stretcher.retrieve_available()[0])
+    return np.concatenate(out)
 
 
 def _sox(audio: Audio, rate: float) -> np.ndarray:
