@@ -246,3 +246,34 @@ def test_without_weights_the_studio_starts_and_the_fast_tools_work(tmp_path, exa
             "no-weights-ws", "en", "upload", handle_file(str(harvard.path)), 1.1, "", api_name="/speed_tool"
         )
         assert info["operation"] == "tool-speed"
+
+
+def short_recording(asterisk, folder: Path) -> tuple[Path, str]:
+    """A real 2-5 s prompt as WAV: long enough for every measure, short enough to measure quickly."""
+    for rec in (r for r in asterisk if len(r.text.split()) >= 6):
+        clip = audio_io.read(rec.path)
+        if 2.0 < clip.duration < 5.0:
+            return audio_io.write(clip, folder / f"{rec.name}.wav"), rec.text
+    raise AssertionError("no 2-5 s prompt")
+
+
+def test_ab_compare_measures_two_takes(served, asterisk, tmp_path):
+    client, _ = served
+    workspace = "api-compare-workspace"
+    path, text = short_recording(asterisk, tmp_path)
+    _, slow = client.predict(workspace, "en", "upload", handle_file(str(path)), 0.8, text, api_name="/speed_tool")
+    _, clean = client.predict(workspace, "en", "take", None, 20, api_name="/denoise_tool")
+    audio_a, audio_b, figure, table = client.predict(workspace, "en", slow["id"], clean["id"], api_name="/compare")
+    assert sf.info(audio_a).duration == pytest.approx(sf.info(audio_b).duration, rel=0.01)
+    assert Path(figure).stat().st_size > 5000
+    rows = {row[0]: row[1:] for row in table["data"]}
+    assert rows["Duration"][0] == rows["Duration"][1]
+    similarity = float(rows["Speaker similarity A↔B"][0].split()[0])
+    assert similarity > 0.8, "a take and its denoised copy are the same speaker"
+    wer_a, wer_b = (float(v.split()[0]) for v in rows["Word error rate against the intended text"][:2])
+    assert wer_a < 40 and wer_b < 40
+    assert table["headers"][1:3] == [f"A · {slow['id']}", f"B · {clean['id']}"]
+    assert rows["DNSMOS overall quality"][2] == "higher"
+    zh = client.predict(workspace, "zh", slow["id"], clean["id"], api_name="/compare")[3]
+    assert any(row[0] == "说话人相似度 A↔B" for row in zh["data"])
+    assert "Pick two takes" in error_of(client, workspace, "en", slow["id"], None, api_name="/compare")

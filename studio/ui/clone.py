@@ -96,7 +96,7 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> ClonePage:
         with gr.Column(scale=1):
             language = gr.Dropdown(choices("language"), value="", label=t("clone.language"))
             text = gr.Textbox(label=t("clone.text"), placeholder=t("clone.text_ph"), lines=3, elem_id="clone-text")
-            seed = gr.Number(label=t("common.seed"), precision=0, minimum=-1)
+            seed = gr.Number(label=t("common.seed"), precision=0, minimum=-1, elem_id="clone-seed")
             run = gr.Button(t("clone.run"), variant="primary", elem_id="clone-run")
             result = gr.Audio(label=t("common.result"), interactive=False, buttons=["download"], elem_id="clone-result")
             details = gr.JSON(label=t("common.details"), open=False)

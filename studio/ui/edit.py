@@ -119,7 +119,7 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> EditPage:
                 intensity = gr.Slider(
                     0.5, 3.0, value=1.0, step=0.1, label=t("common.intensity"), info=t("common.intensity_info")
                 )
-            seed = gr.Number(label=t("common.seed"), precision=0, minimum=-1)
+            seed = gr.Number(label=t("common.seed"), precision=0, minimum=-1, elem_id="edit-seed")
             run = gr.Button(t("edit.run"), variant="primary", elem_id="edit-run")
             result = gr.Audio(label=t("common.result"), interactive=False, buttons=["download"], elem_id="edit-result")
             details = gr.JSON(label=t("common.details"), open=False)

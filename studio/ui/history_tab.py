@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 from PIL import Image
 
+from studio import audio as audio_io
 from studio.audio import Audio
 from studio.errors import BadInput
 from studio.history import History, TakeRecord
+from studio.metrics import Measure, measure
 from studio.ui import plots
 from studio.ui.common import PROGRESS, TOOLS_QUEUE, Studio, guarded, spoken_text, take_audio, take_json
-from studio.ui.i18n import say, t
+from studio.ui.i18n import STRINGS, say, t
 
 STARS = tuple((("★" * n) + ("☆" * (5 - n)), n) for n in range(1, 6))
 HIDDEN_PARAMS = {"tokens", "prompt_text", "passes_run", "new_text", "voice"}
@@ -269,7 +275,7 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> tuple[HistoryPage, 
         progress(0.4, desc=say(lang, "compare.measures"))
         rows = measure_rows(studio, history, (a, clip_a), (b, clip_b), lang)
         headers = [say(lang, "col.measure"), f"A · {a.id}", f"B · {b.id}", say(lang, "col.better")]
-        return take_audio(history, a), take_audio(history, b), figure, gr.update(value=rows, headers=headers)
+        return take_audio(history, a), take_audio(history, b), figure, pd.DataFrame(rows, columns=headers)
 
     rated = rate.click(rate_take, [ws, lang, pick, rating, note], [info], api_name="rate", concurrency_id=TOOLS_QUEUE)
     branched = branch.click(branch_take, [ws, lang, pick], [info], api_name="branch", concurrency_id=TOOLS_QUEUE)
@@ -299,41 +305,36 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> tuple[HistoryPage, 
 def measure_rows(
     studio: Studio, history: History, a: tuple[TakeRecord, Audio], b: tuple[TakeRecord, Audio], lang: str
 ) -> list[list]:
-    """Duration, quality, A<->B speaker similarity and WER against each take's intended text."""
-    from studio.metrics import measure
-
+    """Duration, loudness, DNSMOS, pitch, A<->B speaker similarity, and each take's error rate against
+    its own intended text (the transcript is kept with the take, so ASR runs once per take)."""
+    transcriber = studio.transcriber(studio.preferences(history), lang)
     found = []
-    for (take, clip), (_, other) in ((a, b), (b, a)):
+    for (take, clip), (other, _) in ((a, b), (b, a)):
         text = spoken_text(take.text)
         transcript = take.transcript
-        if text and transcript is None:
-            transcript = studio.transcribe(clip, studio.preferences(history))
+        if text and transcript is None and transcriber.available():
+            transcript = transcriber.transcribe(clip).text.strip()
             history.set_transcript(take.id, transcript)
-        found.append(measure(clip, reference=other, text=text or None, transcript=transcript))
+        # A take's file never changes under its id, so measures are kept for a re-compare (e.g. in 中文).
+        found.append(
+            _measures_cached(history.root / take.file, history.root / other.file, text or None, transcript, transcriber)
+        )
     rows = []
     for key in dict.fromkeys([*found[0], *found[1]]):
-        first = found[0].get(key) or found[1].get(key)
-        label = say(lang, f"measure.{key}") if f"measure.{key}" in _measure_keys() else first.label
-        better = f"better.{first.better}"
-        rows.append(
-            [
-                label,
-                _fmt(found[0].get(key)),
-                _fmt(found[1].get(key)),
-                say(lang, better) if better in _measure_keys() else first.better,
-            ]
-        )
+        first = found[0].get(key) or found[1][key]
+        label = say(lang, f"measure.{key}") if f"measure.{key}" in STRINGS else first.label
+        better = say(lang, f"better.{first.better}") if first.better else ""
+        rows.append([label, _value(found[0].get(key)), _value(found[1].get(key)), better])
     return rows
 
 
-def _measure_keys() -> set[str]:
-    from studio.ui.i18n import STRINGS
+@lru_cache(maxsize=64)
+def _measures_cached(path: Path, other_path: Path, text: str | None, transcript: str | None, transcriber) -> dict:
+    return measure(audio_io.read(path), reference=audio_io.read(other_path), text=text, transcript=transcript,
+                   transcriber=transcriber)  # fmt: skip
 
-    return set(STRINGS)
 
-
-def _fmt(m) -> str:
-    if m is None or m.value is None:
+def _value(m: Measure | None) -> str:
+    if m is None or not math.isfinite(m.value):
         return "–"
-    unit = f" {m.unit}" if m.unit else ""
-    return f"{m.value:.3g}{unit}" if isinstance(m.value, float) else f"{m.value}{unit}"
+    return f"{m.value:g} {m.unit}".strip()

@@ -43,9 +43,20 @@ class InputPanel:
 
 
 def input_panel(studio: Studio, ws: gr.Textbox, lang: gr.Radio, name: str, with_text: bool) -> InputPanel:
-    source = gr.Radio([(t("input.take"), "take"), (t("input.upload"), "upload")], value="take", label=t("input.source"))
+    source = gr.Radio(
+        [(t("input.take"), "take"), (t("input.upload"), "upload")],
+        value="take",
+        label=t("input.source"),
+        elem_id=f"{name}-source",
+    )
     current = gr.Audio(label=t("input.take"), interactive=False, buttons=["download"])
-    upload = gr.Audio(sources=["upload", "microphone"], type="filepath", label=t("input.audio"), visible=False)
+    upload = gr.Audio(
+        sources=["upload", "microphone"],
+        type="filepath",
+        label=t("input.audio"),
+        visible=False,
+        elem_id=f"{name}-upload",
+    )
     text = None
     if with_text:
         text = gr.Textbox(label=t("input.text"), placeholder=t("input.text_ph"), lines=2, elem_id=f"{name}-input-text")

@@ -158,17 +158,9 @@ def build_ui(engine: Engine, settings: Settings, voices: VoiceStore | None = Non
             history = studio.history(workspace)
             p = studio.preferences(history)
             stored = [p.passes, p.intensity, p.seed, p.max_input_seconds, p.keep_original_speaker]
-            return [
-                p.passes,
-                p.intensity,
-                p.seed,
-                p.seed,
-                *stored,
-                p.max_new_tokens,
-                p.asr_model,
-                p.output_format,
-                history.workspace,
-            ]
+            seeds = [p.seed] * (2 + len(tool_pages))
+            tail = [p.max_new_tokens, p.asr_model, p.output_format, history.workspace]
+            return [p.passes, p.intensity, *seeds, *stored, *tail]
 
         def voice_lists(lang: str) -> list:
             saved = [(v.name, v.id) for v in studio.voices.list() if v.kind == "saved"] if studio.voices else []

@@ -115,7 +115,9 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> SettingsPage:
                     label=t("settings.asr"),
                 )
                 fmt = gr.Dropdown(list(OUTPUT_FORMATS), value="wav", label=t("settings.format"))
-            max_new_tokens = gr.Number(label=t("settings.max_new_tokens"), precision=0, minimum=0)
+            max_new_tokens = gr.Number(
+                label=t("settings.max_new_tokens"), precision=0, minimum=0, elem_id="settings-max-new-tokens"
+            )
             save = gr.Button(t("settings.save"), variant="primary", elem_id="settings-save")
     with gr.Row():
         with gr.Column(scale=1):
