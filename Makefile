@@ -15,7 +15,8 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.test apt
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	# Passive OpenMP waits: torch, onnxruntime and the test servers share two cores without spinning.
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 Each command lives in the module that does the work; that module exposes
 `add_arguments(parser)` and `run(args, settings) -> dict`, and the dict is printed as JSON.
+`parser.get_default("command")` / `args.command` name the command being run.
 Modules are imported only when their command runs, so `--help` stays fast.
 """
 
@@ -27,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("studio.download", "fetch the official weights and preset voices into --model-dir"),
     "tokenize": ("studio.engine.tokenizer", "encode a recording into the model's audio tokens, with timings"),
     "prompt": ("studio.engine.prompts", "show the model prompt (text and ids) of a clone or edit request"),
+    "clone": ("studio.engine.cli", "speak new text in the voice of a prompt recording"),
+    "edit": ("studio.engine.cli", "edit a recording: emotion, style, paralinguistic, speed, denoise, vad"),
 }
 
 
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     module = importlib.import_module(COMMANDS[name][0])
     command = argparse.ArgumentParser(prog=f"python -m studio {name}", description=COMMANDS[name][1])
+    command.set_defaults(command=name)  # a module serving several commands reads it with get_default
     module.add_arguments(command)
     Settings.parser(command.add_argument_group("studio settings"))
     args = command.parse_args(rest)

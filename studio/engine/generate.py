@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from studio.engine.step1 import Step1ForCausalLM
-from studio.engine.text import EOT
+from studio.engine.text import AUDIO_CODES, AUDIO_OFFSET, EOT
 from studio.errors import BadInput
 
 PAD = 0  # the pad id of config.json; padded positions are masked out, so its value never matters
@@ -33,6 +33,10 @@ class SamplingOptions:
     seed: int | None = None  # same seed, prompt, model and device: same ids
     prefill_chunk: int = 1024  # prompt ids per forward pass while filling the cache
     static_cache: bool = False  # allocate the whole cache up front instead of growing it
+    # Sample only audio ids and the stop id. The trained model puts (almost) no mass elsewhere after
+    # the assistant turn starts, so this changes nothing for it, but a stray text id could not be
+    # decoded into sound. Off reproduces the official sampler exactly.
+    audio_only: bool = False
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -79,9 +83,19 @@ def filter_logits(logits: torch.Tensor, options: SamplingOptions) -> torch.Tenso
     return logits
 
 
+def audio_ids_only(logits: torch.Tensor, stop_id: int | None) -> torch.Tensor:
+    """-inf for every id that is neither an audio token nor the stop id."""
+    keep = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+    keep[AUDIO_OFFSET : AUDIO_OFFSET + AUDIO_CODES] = True
+    if stop_id is not None:
+        keep[stop_id] = True
+    return logits.masked_fill(~keep, float("-inf"))
+
+
 def sample(logits: torch.Tensor, recent: torch.Tensor, options: SamplingOptions, rng: torch.Generator) -> torch.Tensor:
     """One id per row from the last position's float32 logits (batch, vocab)."""
-    probs = filter_logits(ban_repeats(logits.clone(), recent), options).softmax(dim=-1)
+    logits = audio_ids_only(logits, options.stop_id) if options.audio_only else logits.clone()
+    probs = filter_logits(ban_repeats(logits, recent), options).softmax(dim=-1)
     return torch.multinomial(probs, 1, generator=rng).squeeze(1)
 
 

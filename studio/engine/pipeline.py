@@ -18,14 +18,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from studio import audio as audio_io
 from studio.audio import Audio
 from studio.engine import prompts
-from studio.errors import BadInput, Busy, CheckpointError, ModelNotLoaded, OutOfMemory, StudioError
+from studio.errors import AudioInputError, BadInput, Busy, CheckpointError, ModelNotLoaded, OutOfMemory, StudioError
 from studio.settings import Settings
+
+if TYPE_CHECKING:
+    from studio.engine.tokenizer import SpeechPrompt
 
 log = logging.getLogger(__name__)
 
@@ -312,39 +316,26 @@ class Engine:
         return self.edit(request, progress)
 
     def clone(self, request: CloneRequest, progress: Progress = _quiet) -> Take:
-        prompt_audio = self._check_audio(request.prompt_audio, "prompt audio")
-        prompt_text = self._prompt_text(request.prompt_text, prompt_audio)
-        text = self._check_text(request.text, "text to speak")
+        request = self._check_clone(request)
         seed = _seed(request.seed)
         self.ensure_loaded(progress)
         with self._turn():
             timings: dict[str, float] = {}
             progress("encoding the prompt", 0.05)
-            speech = self._encode(prompt_audio, timings)
-            speaker = prompts.speaker_label(prompt_text, prompt_audio.samples)
-            ids = prompts.clone_prompt_ids(
-                self._parts["text"],
-                speaker=speaker,
-                prompt_text=prompt_text,
-                prompt_audio_tokens=speech.token_string,
-                target_text=text,
-            )
-            rendered = prompts.render_clone_prompt(
-                speaker=speaker, prompt_text=prompt_text, prompt_audio_tokens=speech.token_string, target_text=text
-            )
+            speech = self._encode(request.prompt_audio, timings)
+            ids, rendered = self._prompt(request, speech, request.prompt_text)
             generated = self._generate(ids, seed, request.max_new_tokens, timings, progress, "generating")
             progress("decoding audio", 0.85)
-            out = self._decode(generated, speech, speech, seed, timings)
+            out = self._decode(generated, speech, seed, timings)
         passes = [Pass(rendered, len(ids), len(generated.ids), generated.dropped, timings)]
-        return Take(out, text, "clone", seed, self.variant, passes)
+        return Take(out, request.text, "clone", seed, self.variant, passes)
 
     def edit(self, request: EditRequest, progress: Progress = _quiet) -> Take:
+        """`n_edit_iter` passes, each re-encoding the previous output and applying the same edit."""
         request = self._check_edit(request)
         seed = _seed(request.seed)
         self.ensure_loaded(progress)
-        current = request.audio
-        audio_text = request.audio_text
-        passes: list[Pass] = []
+        current, audio_text, passes = request.audio, request.audio_text, []
         with self._turn():
             original = None
             for k in range(1, request.n_edit_iter + 1):
@@ -353,107 +344,90 @@ class Engine:
                 progress(f"{label}: encoding", (k - 1) / request.n_edit_iter)
                 speech = self._encode(current, timings)
                 original = original or speech
-                ids = prompts.edit_prompt_ids(
-                    self._parts["text"],
-                    mode=request.mode,
-                    edit_info=request.edit_info,
-                    audio_text=audio_text,
-                    audio_tokens=speech.token_string,
-                    new_text=request.text,
-                    intensity=request.intensity,
-                )
-                rendered = prompts.render_edit_prompt(
-                    mode=request.mode,
-                    edit_info=request.edit_info,
-                    audio_text=audio_text,
-                    audio_tokens=speech.token_string,
-                    new_text=request.text,
-                    intensity=request.intensity,
-                )
+                ids, rendered = self._prompt(request, speech, audio_text)
                 pass_seed = seed + k - 1
                 generated = self._generate(
                     ids, pass_seed, request.max_new_tokens, timings, progress, f"{label}: generating"
                 )
                 progress(f"{label}: decoding", (k - 0.2) / request.n_edit_iter)
-                conditioning = original if request.keep_original_speaker else speech
-                current = self._decode(generated, speech, conditioning, pass_seed, timings)
+                # The flow prompt sets the timbre; the input's own keeps later passes from drifting.
+                flow_prompt = original if request.keep_original_speaker else speech
+                current = self._decode(generated, flow_prompt, pass_seed, timings)
                 passes.append(Pass(rendered, len(ids), len(generated.ids), generated.dropped, timings))
-                if request.mode == "paralinguistic" and request.text:
-                    audio_text = request.text  # upstream carries the tagged text forward
+                if request.mode == "paralinguistic":
+                    audio_text = request.text or audio_text  # upstream carries the tagged text forward
         text = request.text if request.mode == "paralinguistic" and request.text else request.audio_text
         return Take(current, text, request.mode, seed, self.variant, passes)
 
-    def stream(self, request: Request, progress: Progress = _quiet) -> Iterator[Audio]:
-        """Audio chunks of the take as the decoder produces them (single-pass requests only).
+    def stream(self, request: Request, progress: Progress = _quiet, *, chunk_tokens: int = 50) -> Iterator[Audio]:
+        """Audio chunks of the take as the decoder produces them.
 
-        A multi-pass edit must finish its earlier passes before its audio exists, so it is
-        produced whole and then sent as one chunk.
+        The LLM must finish first (the flow needs the whole token sequence); the decoder then yields
+        audio chunk by chunk. A multi-pass edit needs its earlier passes whole, so it comes as one chunk.
         """
         if isinstance(request, EditRequest) and request.n_edit_iter > 1:
             yield self.edit(request, progress).audio
             return
-        # Generation is the slow part and must finish before the flow sees the sequence end;
-        # the decoder then yields audio chunk by chunk.
-        take_parts = self._prepare_stream(request, progress)
-        yield from take_parts
-
-    def _prepare_stream(self, request: Request, progress: Progress) -> Iterator[Audio]:
         if isinstance(request, CloneRequest):
-            prompt_audio = self._check_audio(request.prompt_audio, "prompt audio")
-            prompt_text = self._prompt_text(request.prompt_text, prompt_audio)
-            text = self._check_text(request.text, "text to speak")
+            request = self._check_clone(request)
+            source, audio_text = request.prompt_audio, request.prompt_text
         else:
             request = self._check_edit(request)
+            source, audio_text = request.audio, request.audio_text
         seed = _seed(request.seed)
         self.ensure_loaded(progress)
         with self._turn():
             timings: dict[str, float] = {}
-            if isinstance(request, CloneRequest):
-                speech = self._encode(prompt_audio, timings)
-                ids = prompts.clone_prompt_ids(
-                    self._parts["text"],
-                    speaker=prompts.speaker_label(prompt_text, prompt_audio.samples),
-                    prompt_text=prompt_text,
-                    prompt_audio_tokens=speech.token_string,
-                    target_text=text,
-                )
-            else:
-                speech = self._encode(request.audio, timings)
-                ids = prompts.edit_prompt_ids(
-                    self._parts["text"],
-                    mode=request.mode,
-                    edit_info=request.edit_info,
-                    audio_text=request.audio_text,
-                    audio_tokens=speech.token_string,
-                    new_text=request.text,
-                    intensity=request.intensity,
-                )
+            speech = self._encode(source, timings)
+            ids, _ = self._prompt(request, speech, audio_text)
             generated = self._generate(ids, seed, request.max_new_tokens, timings, progress, "generating")
+            self._require_audio(generated)
             yield from self._parts["decoder"].stream(  # type: ignore[attr-defined]
-                generated.ids, prompt_tokens=speech.mixed, prompt_mel=speech.mel, speaker=speech.speaker, seed=seed
+                generated.ids,
+                prompt_tokens=speech.mixed,
+                prompt_mel=speech.mel,
+                speaker=speech.speaker,
+                seed=seed,
+                chunk_tokens=chunk_tokens,
             )
 
     # --- stages -----------------------------------------------------------------------------
 
-    def _encode(self, clip: Audio, timings: dict[str, float]):  # -> SpeechPrompt
+    def _encode(self, clip: Audio, timings: dict[str, float]) -> SpeechPrompt:
         started = time.perf_counter()
         speech = self._parts["tokenizer"].encode(clip)  # type: ignore[attr-defined]
         timings["tokenize"] = timings.get("tokenize", 0.0) + time.perf_counter() - started
         if len(speech.mixed) < 5:
-            raise BadInput("The audio holds too little speech to encode (under 0.12 s after trimming silence).")
+            raise AudioInputError("The audio holds too little speech to encode (under 0.12 s after trimming silence).")
         return speech
+
+    def _prompt(self, request: Request, speech: SpeechPrompt, audio_text: str) -> tuple[list[int], str]:
+        """The prompt ids the model sees, and the same prompt as text (shown to the user)."""
+        if isinstance(request, CloneRequest):
+            fields = {
+                "speaker": prompts.speaker_label(audio_text, request.prompt_audio.samples),
+                "prompt_text": audio_text,
+                "prompt_audio_tokens": speech.token_string,
+                "target_text": request.text,
+            }
+            return prompts.clone_prompt_ids(self._parts["text"], **fields), prompts.render_clone_prompt(**fields)
+        fields = {
+            "mode": request.mode,
+            "edit_info": request.edit_info,
+            "audio_text": audio_text,
+            "audio_tokens": speech.token_string,
+            "new_text": request.text,
+            "intensity": request.intensity,
+        }
+        return prompts.edit_prompt_ids(self._parts["text"], **fields), prompts.render_edit_prompt(**fields)
 
     def _generate(
         self, ids: list[int], seed: int, max_new: int | None, timings: dict[str, float], progress: Progress, label: str
     ) -> _Generated:
         from studio.engine.generate import SamplingOptions, generate
 
-        options = SamplingOptions(seed=seed, max_new_tokens=max_new)
-        if len(ids) >= options.max_length:
-            raise BadInput(
-                f"The prompt is {len(ids)} tokens; the model's window is {options.max_length}. Use shorter audio."
-            )
-        budget = min(options.max_length - len(ids), max_new or options.max_length)
+        options = SamplingOptions(seed=seed, max_new_tokens=max_new, audio_only=True)
+        options.budget(len(ids))  # refuses a prompt that leaves no room in the window
         count = 0
 
         def on_token(_: int) -> None:
@@ -466,24 +440,28 @@ class Engine:
         out = generate(self._parts["llm"], ids, options, on_token=on_token)
         timings["llm"] = time.perf_counter() - started
         codes = [i - AUDIO_OFFSET for i in out if AUDIO_OFFSET <= i < AUDIO_OFFSET + AUDIO_CODES]
-        log.debug("generated %d ids (budget %d), %d audio codes", len(out), budget, len(codes))
         return _Generated(codes, len(out) - len(codes))
 
-    def _decode(self, generated: _Generated, speech, conditioning, seed: int, timings: dict[str, float]) -> Audio:
-        if len(generated.ids) < 5:
-            raise StudioError(
-                "The model produced no audio for this request. Try another seed or rephrase the text.",
-            )
+    def _decode(self, generated: _Generated, flow_prompt: SpeechPrompt, seed: int, timings: dict[str, float]) -> Audio:
+        self._require_audio(generated)
         result = self._parts["decoder"].decode(  # type: ignore[attr-defined]
             generated.ids,
-            prompt_tokens=speech.mixed,
-            prompt_mel=conditioning.mel if conditioning is not speech else speech.mel,
-            speaker=conditioning.speaker,
+            prompt_tokens=flow_prompt.mixed,
+            prompt_mel=flow_prompt.mel,
+            speaker=flow_prompt.speaker,
             seed=seed,
         )
         for stage, seconds in result.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
-        return result.audio.with_samples(audio_io.peak_limit(result.audio.samples, 0.999))
+        return result.audio
+
+    @staticmethod
+    def _require_audio(generated: _Generated) -> None:
+        if len(generated.ids) < 5:
+            raise GenerationFailed(
+                f"The model produced no usable audio ({len(generated.ids)} audio tokens, "
+                f"{generated.dropped} other ids). Try another seed or rephrase the text."
+            )
 
     # --- validation -------------------------------------------------------------------------
 
@@ -494,6 +472,15 @@ class Engine:
             )
         except StudioError as err:
             raise type(err)(f"The {what}: {err}", param=err.param) from err
+
+    def _check_clone(self, request: CloneRequest) -> CloneRequest:
+        clip = self._check_audio(request.prompt_audio, "prompt audio")
+        return replace(
+            request,
+            prompt_audio=clip,
+            prompt_text=self._prompt_text(request.prompt_text, clip),
+            text=self._check_text(request.text, "text to speak"),
+        )
 
     def _check_text(self, text: str | None, what: str) -> str:
         text = (text or "").strip()
@@ -532,6 +519,13 @@ class Engine:
         if request.mode == "paralinguistic":
             self._check_text(request.text, "new text with paralinguistic tags")
         return replace(request, audio=clip, audio_text=audio_text)
+
+
+class GenerationFailed(StudioError):
+    """The model's output held no audio to decode (a bad sample; another seed usually works)."""
+
+    status = 422
+    code = "generation_failed"
 
 
 @dataclass(frozen=True)
