@@ -7,35 +7,24 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from studio.api.fetch import UrlFetcher
 from studio.api.routes import Services
 from studio.asr import Transcriber
-from studio.engine.pipeline import AUDIO_CODES, AUDIO_OFFSET, Engine, Request
+from studio.engine.pipeline import Engine, Request
 from studio.settings import Settings
 from studio.voices import PRESETS, VoiceStore
 
 # Random tiny weights never produce the stop id, so every request would run to the model's window.
 MAX_NEW_TOKENS = 60
-AUDIO_IDS = slice(AUDIO_OFFSET, AUDIO_OFFSET + AUDIO_CODES)
 
 
 class ShortEngine(Engine):
-    """The real engine, with two changes for random weights: generation is capped at MAX_NEW_TOKENS,
-    and the LLM's logits outside the audio codes are masked, since random weights pick audio codes
-    only about 7% of the time and a take needs at least five. It keeps the last request it was given."""
+    """The real engine with generation capped at MAX_NEW_TOKENS (random weights never say stop).
+    It keeps the last request it was given."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.last_request: Request | None = None
-
-    def load(self, *args: object, **kwargs: object) -> None:
-        super().load(*args, **kwargs)  # type: ignore[arg-type]
-        head = self._parts["llm"].lm_head  # type: ignore[attr-defined]
-        if not getattr(head, "_audio_only", False):
-            head.register_forward_hook(_audio_only)
-            head._audio_only = True
 
     def _short(self, request: Request) -> Request:
         self.last_request = request
@@ -46,12 +35,6 @@ class ShortEngine(Engine):
 
     def stream(self, request, progress=None):  # type: ignore[override]
         return super().stream(self._short(request), *([progress] if progress else []))
-
-
-def _audio_only(module: torch.nn.Module, inputs: tuple, logits: torch.Tensor) -> torch.Tensor:
-    masked = torch.full_like(logits, float("-inf"))
-    masked[..., AUDIO_IDS] = logits[..., AUDIO_IDS]
-    return masked
 
 
 def install_presets(data_dir: Path, examples: dict) -> None:
