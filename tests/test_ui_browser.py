@@ -24,11 +24,11 @@ TABS_EN = ("Clone", "Edit", "Speed", "Denoise", "Silence (VAD)", "History & Comp
 TABS_ZH = ("克隆", "编辑", "语速", "降噪", "静音 (VAD)", "历史与对比", "设置")
 MODEL_WAIT_MS = 180_000
 
-# Done when the result player has new audio, or a toast says the tiny model made none with this seed.
+# Done when the result player has new audio, or an error toast appeared.
 FINISHED_JS = """([selector, before]) => {
   const src = document.querySelector(selector + ' a.download-link')?.getAttribute('href');
-  const toasts = [...document.querySelectorAll('.toast-body')].map((e) => e.innerText).join(' ');
-  return (src && src !== before) || toasts.includes('The model produced no');
+  const errors = [...document.querySelectorAll('.toast-body')].filter((e) => e.innerText.includes('Error'));
+  return (src && src !== before) || errors.length > 0;
 }"""
 
 
@@ -66,18 +66,27 @@ def upload(page, selector: str, path: Path) -> None:
     page.locator(f"{selector} a.download-link").first.wait_for(state="attached")
 
 
-def run_model(page, prefix: str) -> None:
-    """Press the page's run button, trying seeds until the tiny model makes some audio."""
+def run_model(page, prefix: str, take: str, shot: str) -> None:
+    """Press the page's run button, trying seeds until the tiny model makes some audio; then wait
+    until the pages are refreshed with the new take."""
     result = f"#{prefix}-result"
     for seed in SEEDS:
         player = page.locator(f"{result} a.download-link")
         before = player.first.get_attribute("href") if player.count() else None
         page.locator(f"#{prefix}-seed input").fill(str(seed))
         page.locator(f"#{prefix}-run").click()
-        page.wait_for_function(FINISHED_JS, arg=[result, before], timeout=MODEL_WAIT_MS)
-        toasts = page.locator(".toast-body", has_text="The model produced no")
-        if not toasts.count():
+        try:
+            page.wait_for_function(FINISHED_JS, arg=[result, before], timeout=MODEL_WAIT_MS)
+        except Exception:
+            page.screenshot(path=ARTIFACTS / f"{shot}-timeout.png", full_page=True)
+            raise
+        errors = page.locator(".toast-body", has_text="Error").all_inner_texts()
+        if not errors:
+            page.screenshot(path=ARTIFACTS / f"{shot}.png", full_page=True)
+            open_tab(page, "History & Compare")  # tabs mount lazily: the table exists once shown
+            wait_for_takes(page, take)
             return
+        assert all("The model produced no" in e for e in errors), errors
         for close in page.locator(".toast-close").all():
             close.click()
     raise AssertionError(f"no seed gave audio on the {prefix} page")
@@ -85,7 +94,8 @@ def run_model(page, prefix: str) -> None:
 
 def wait_for_takes(page, *texts: str) -> None:
     page.wait_for_function(
-        "(texts) => texts.every((t) => document.querySelector('#history-table').innerText.includes(t))", arg=list(texts)
+        "(texts) => texts.every((t) => (document.querySelector('#history-table')?.innerText ?? '').includes(t))",
+        arg=list(texts),
     )
 
 
@@ -100,7 +110,7 @@ def test_a_reviewer_session(browser, studio_url, artifacts, examples):
     page.goto(studio_url)
     page.get_by_text("Model not loaded").wait_for()
     for name in TABS_EN:  # all seven tabs fit at 1280 px: none hides in an overflow menu
-        assert page.get_by_role("tab", name=name, exact=True).is_visible()
+        page.get_by_role("tab", name=name, exact=True).wait_for(timeout=10_000)
     page.screenshot(path=artifacts / "01-clone-empty.png", full_page=True)
 
     open_tab(page, "Settings")
@@ -116,8 +126,7 @@ def test_a_reviewer_session(browser, studio_url, artifacts, examples):
     upload(page, "#clone-prompt", prompt.path)
     page.locator("#clone-prompt-text textarea").fill(prompt.text)
     page.locator("#clone-text textarea").fill("Hello there, how are you?")
-    run_model(page, "clone")
-    page.screenshot(path=artifacts / "02-cloned.png", full_page=True)
+    run_model(page, "clone", "t2", "02-cloned")
 
     # Edit 1: an uploaded recording made happier in two passes.
     recording = examples["en_happy_prompt"]
@@ -126,12 +135,9 @@ def test_a_reviewer_session(browser, studio_url, artifacts, examples):
     upload(page, "#edit-upload", recording.path)
     page.locator("#edit-input-text textarea").fill(recording.text)
     page.locator("#edit-mode label", has_text="Emotion").click()
-    run_model(page, "edit")
-    page.screenshot(path=artifacts / "03-edit-emotion.png", full_page=True)
+    run_model(page, "edit", "t4", "03-edit-emotion")
 
     # Continue from the recording (branch), then edit 2: whispered style, with a tag chip tried out.
-    open_tab(page, "History & Compare")
-    wait_for_takes(page, "t1", "t2", "t3", "t4")
     choose(page, "#history-pick", "t3 · Upload")
     page.locator("#history-branch").click()
     page.get_by_text("Continuing from take t3").first.wait_for()
@@ -143,8 +149,7 @@ def test_a_reviewer_session(browser, studio_url, artifacts, examples):
     page.get_by_role("button", name="[Laughter] laugh").click()
     page.wait_for_function("() => document.querySelector('#para-text textarea').value === 'Hello[Laughter] world'")
     page.locator("#edit-mode label", has_text="Style").click()
-    run_model(page, "edit")
-    page.screenshot(path=artifacts / "04-edit-style.png", full_page=True)
+    run_model(page, "edit", "t5", "04-edit-style")
 
     # History: A/B compare the prompt with the recording, rate a take, export everything.
     open_tab(page, "History & Compare")

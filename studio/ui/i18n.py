@@ -366,7 +366,7 @@ def choices(kind: str) -> list[tuple[gr.i18n.I18nData, str]]:
 # Engine progress messages, English, turned into Chinese phrase by phrase (longest first).
 _PROGRESS_ZH = (
     (re.compile(r"pass (\d+)/(\d+)"), r"第 \1/\2 遍"),
-    (re.compile(r"\((\d+) tokens\)"), r"（\1 个 token）"),
+    (re.compile(r" ?\((\d+) tokens\)"), r"（\1 个 token）"),
     (re.compile(r"encoding the prompt"), "编码参考音频"),
     (re.compile(r"decoding audio"), "解码音频"),
     (re.compile(r"loading audio tokenizer"), "加载音频分词器"),
