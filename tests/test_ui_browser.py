@@ -24,11 +24,11 @@ TABS_EN = ("Clone", "Edit", "Speed", "Denoise", "Silence (VAD)", "History & Comp
 TABS_ZH = ("克隆", "编辑", "语速", "降噪", "静音 (VAD)", "历史与对比", "设置")
 MODEL_WAIT_MS = 180_000
 
-# Done when the result player has new audio, or an error toast appeared.
-FINISHED_JS = """([selector, before]) => {
-  const src = document.querySelector(selector + ' a.download-link')?.getAttribute('href');
+# Done when the take's details name the new take (tiny takes can be identical audio), or on an error.
+FINISHED_JS = """([selector, take]) => {
+  const shown = (document.querySelector(selector)?.innerText ?? '').includes(`"${take}"`);
   const errors = [...document.querySelectorAll('.toast-body')].filter((e) => e.innerText.includes('Error'));
-  return (src && src !== before) || errors.length > 0;
+  return shown || errors.length > 0;
 }"""
 
 
@@ -69,14 +69,11 @@ def upload(page, selector: str, path: Path) -> None:
 def run_model(page, prefix: str, take: str, shot: str) -> None:
     """Press the page's run button, trying seeds until the tiny model makes some audio; then wait
     until the pages are refreshed with the new take."""
-    result = f"#{prefix}-result"
     for seed in SEEDS:
-        player = page.locator(f"{result} a.download-link")
-        before = player.first.get_attribute("href") if player.count() else None
         page.locator(f"#{prefix}-seed input").fill(str(seed))
         page.locator(f"#{prefix}-run").click()
         try:
-            page.wait_for_function(FINISHED_JS, arg=[result, before], timeout=MODEL_WAIT_MS)
+            page.wait_for_function(FINISHED_JS, arg=[f"#{prefix}-details", take], timeout=MODEL_WAIT_MS)
         except Exception:
             page.screenshot(path=ARTIFACTS / f"{shot}-timeout.png", full_page=True)
             raise

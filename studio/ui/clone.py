@@ -99,7 +99,7 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> ClonePage:
             seed = gr.Number(label=t("common.seed"), precision=0, minimum=-1, elem_id="clone-seed")
             run = gr.Button(t("clone.run"), variant="primary", elem_id="clone-run")
             result = gr.Audio(label=t("common.result"), interactive=False, buttons=["download"], elem_id="clone-result")
-            details = gr.JSON(label=t("common.details"), open=False)
+            details = gr.JSON(label=t("common.details"), open=False, elem_id="clone-details")
 
     @guarded
     def pick_voice(lang, voice_id):

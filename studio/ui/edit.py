@@ -122,7 +122,7 @@ def build(studio: Studio, ws: gr.Textbox, lang: gr.Radio) -> EditPage:
             seed = gr.Number(label=t("common.seed"), precision=0, minimum=-1, elem_id="edit-seed")
             run = gr.Button(t("edit.run"), variant="primary", elem_id="edit-run")
             result = gr.Audio(label=t("common.result"), interactive=False, buttons=["download"], elem_id="edit-result")
-            details = gr.JSON(label=t("common.details"), open=False)
+            details = gr.JSON(label=t("common.details"), open=False, elem_id="edit-details")
 
     submode.change(
         lambda m: (
