@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 
 from studio import audio as audio_io
 from studio import metrics
@@ -97,8 +98,7 @@ def test_pitch_tells_a_male_from_a_female_voice():
 
 
 def test_dnsmos_ranks_clean_above_music_covered_speech(clip):
-    if not MUSIC.is_file():
-        pytest.skip("Debian package asterisk-moh-opsound-wav is not installed")
+    require(MUSIC.is_file(), "Debian package asterisk-moh-opsound-wav")
     music = audio_io.read(MUSIC, sr=clip.sr).samples[: len(clip.samples)]
     noisy = clip.samples + music * (np.std(clip.samples) / np.std(music))
     noisy_clip = clip.with_samples(noisy / np.max(np.abs(noisy)))

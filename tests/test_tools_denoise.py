@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 from scipy import signal
 from tools_support import decode_many
 
@@ -27,16 +28,14 @@ def clean(harvard) -> Audio:
 
 
 def _music(length: int) -> np.ndarray:
-    if not MUSIC.is_file():
-        pytest.skip("Debian package asterisk-moh-opsound-wav is not installed")
+    require(MUSIC.is_file(), "Debian package asterisk-moh-opsound-wav")
     return audio_io.read(MUSIC, sr=SR).samples[SR * 30 : SR * 30 + length]  # past the intro
 
 
 def _babble(length: int, allison: list[corpora.Recording]) -> np.ndarray:
     """Eight other talkers at once: four streams each of two real voices (Allison en, June fr), 20 prompts each."""
     french = sorted(FRENCH.glob("*.g722"))[:20] if FRENCH.is_dir() else []
-    if len(french) < 20:
-        pytest.skip("Debian package asterisk-core-sounds-fr-g722 is not installed")
+    require(len(french) >= 20, "Debian package asterisk-core-sounds-fr-g722")
     mix = np.zeros(length, dtype=np.float32)
     for prompts in (french, [p.path for p in allison[:20]]):
         voice = np.concatenate([clip.samples for clip in decode_many(prompts, SR)])
