@@ -15,7 +15,7 @@ def test_every_text_exists_in_both_languages_with_the_same_placeholders():
     for key, (en, zh) in i18n.STRINGS.items():
         assert en.strip() and zh.strip(), key
         assert set(re.findall(r"{(\w+)", en)) == set(re.findall(r"{(\w+)", zh)), key
-    for key in ("tab.clone", "tab.history", "msg.no_take", "status.missing"):
+    for key in ("page.clone", "page.history", "msg.no_take", "status.missing"):
         assert i18n.say("zh", key, dir="d") != i18n.say("en", key, dir="d")
 
 

@@ -102,17 +102,17 @@ def build_ui(engine: Engine, settings: Settings, voices: VoiceStore | None = Non
             )
         status = gr.Markdown(settings_tab.model_status(studio, "en"), elem_id="model-status")
         with gr.Tabs(elem_id="studio-tabs"):
-            with gr.Tab(t("tab.clone"), id="clone", elem_id="tab-clone"):
+            with gr.Tab(t("page.clone"), id="clone", elem_id="tab-clone"):
                 clone_page = clone.build(studio, ws, lang)
-            with gr.Tab(t("tab.edit"), id="edit", elem_id="tab-edit"):
+            with gr.Tab(t("page.edit"), id="edit", elem_id="tab-edit"):
                 edit_page = edit.build(studio, ws, lang)
             tool_pages = []
             for name in ("speed", "denoise", "vad"):
-                with gr.Tab(t(f"tab.{name}"), id=name, elem_id=f"tab-{name}"):
+                with gr.Tab(t(f"page.{name}"), id=name, elem_id=f"tab-{name}"):
                     tool_pages.append(tools_tab.build(studio, ws, lang, tools_tab.TOOLS[name]))
-            with gr.Tab(t("tab.history"), id="history", elem_id="tab-history"):
+            with gr.Tab(t("page.history"), id="history", elem_id="tab-history"):
                 history_page, history_events = history_tab.build(studio, ws, lang)
-            with gr.Tab(t("tab.settings"), id="settings", elem_id="tab-settings"):
+            with gr.Tab(t("page.settings"), id="settings", elem_id="tab-settings"):
                 settings_page = settings_tab.build(studio, ws, lang)
 
         panels = [edit_page.panel, *(page.panel for page in tool_pages)]
