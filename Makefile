@@ -4,8 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Real speech for tests, decoders and tools the tests drive, and the browser for UI tests.
-APT_PACKAGES := ffmpeg sox rubberband-cli codec2-examples asterisk-core-sounds-en-g722 asterisk-core-sounds-fr-g722 asterisk-moh-opsound-wav chromium
+# Real speech for tests, decoders and tools the tests drive, the browser for UI tests and a CJK font for its pages.
+APT_PACKAGES := ffmpeg sox rubberband-cli codec2-examples asterisk-core-sounds-en-g722 asterisk-core-sounds-fr-g722 asterisk-moh-opsound-wav chromium fonts-wqy-microhei
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench apt tiny-checkpoint clean

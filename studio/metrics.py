@@ -8,6 +8,7 @@ with the intended text after Whisper's text normalisers; F0 comes from a YIN pit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
 import threading
@@ -210,7 +211,9 @@ def measure(
     results.update(dnsmos(audio))
     results.update(pitch(audio))
     if reference is not None:
-        results["speaker_similarity"] = speaker_similarity(audio, reference)
+        # Under 0.5 s of speech on one side there is no voice to compare; the other measures still stand.
+        with contextlib.suppress(AudioInputError):
+            results["speaker_similarity"] = speaker_similarity(audio, reference)
     if text:
         if transcript is None:
             transcript = _transcribe(audio, transcriber)

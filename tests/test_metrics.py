@@ -119,3 +119,11 @@ def test_too_little_speech_to_compare_voices_is_refused(clip):
     silence = Audio(np.zeros(32_000, np.float32), 16_000)
     with pytest.raises(AudioInputError, match="Too little speech"):
         metrics.speaker_similarity(silence, clip)
+
+
+def test_a_take_too_short_to_compare_voices_keeps_its_other_measures(clip):
+    short = audio_io.trim(clip, 1.0, 1.3)  # 0.3 s of real speech
+    results = metrics.measure(short, reference=clip)
+    assert "speaker_similarity" not in results
+    assert {"duration", "loudness", "dnsmos_ovrl"} <= set(results)
+    assert "speaker_similarity" in metrics.measure(clip, reference=clip)

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import require
 from ui_support import MAX_NEW_TOKENS, SEEDS, serve_studio, studio_settings
 
 pytestmark = pytest.mark.slow
@@ -34,9 +35,11 @@ FINISHED_JS = """([selector, take]) => {
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.is_file():
-        pytest.skip("Debian package chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    require(CHROMIUM.is_file(), "Debian package chromium")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        require(False, "the playwright package from requirements-test.txt")
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         yield chromium
