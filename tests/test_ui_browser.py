@@ -187,15 +187,18 @@ def test_a_reviewer_session(browser, studio_url, artifacts, examples):
 
     # 中文: tabs, labels and tag names switch; the choice survives a reload.
     page.locator("#studio-lang label", has_text="中文").click()
-    page.get_by_role("tab", name=TABS_ZH[0], exact=True).wait_for()
+    for name in TABS_ZH:
+        page.get_by_role("tab", name=name, exact=True).wait_for()
     open_tab(page, "克隆")
     page.get_by_text("参考音频（上传或录音）").first.wait_for()
-    page.locator("#tab-edit-button").click()  # its label can stay "Edit" after the switch (see report)
+    open_tab(page, "编辑")
     page.locator("#edit-mode label", has_text="副语言声音").click()
     page.get_by_role("button", name="[Laughter] 笑声").wait_for()
     page.screenshot(path=artifacts / "06-edit-zh.png", full_page=True)
     page.reload()
-    page.locator("#tab-history-button").click()
+    for name in TABS_ZH:
+        page.get_by_role("tab", name=name, exact=True).wait_for()
+    open_tab(page, "历史与对比")
     wait_for_takes(page, "t5 ▶ 当前", "上传", "情感")
     page.screenshot(path=artifacts / "07-history-zh.png", full_page=True)
     context.close()

@@ -101,19 +101,24 @@ def build_ui(engine: Engine, settings: Settings, voices: VoiceStore | None = Non
                 scale=1,
             )
         status = gr.Markdown(settings_tab.model_status(studio, "en"), elem_id="model-status")
+        tabs: dict[str, gr.Tab] = {}
         with gr.Tabs(elem_id="studio-tabs"):
-            with gr.Tab(t("page.clone"), id="clone", elem_id="tab-clone"):
+            with gr.Tab(t("page.clone"), id="clone", elem_id="tab-clone") as tabs["clone"]:
                 clone_page = clone.build(studio, ws, lang)
-            with gr.Tab(t("page.edit"), id="edit", elem_id="tab-edit"):
+            with gr.Tab(t("page.edit"), id="edit", elem_id="tab-edit") as tabs["edit"]:
                 edit_page = edit.build(studio, ws, lang)
             tool_pages = []
             for name in ("speed", "denoise", "vad"):
-                with gr.Tab(t(f"page.{name}"), id=name, elem_id=f"tab-{name}"):
+                with gr.Tab(t(f"page.{name}"), id=name, elem_id=f"tab-{name}") as tabs[name]:
                     tool_pages.append(tools_tab.build(studio, ws, lang, tools_tab.TOOLS[name]))
-            with gr.Tab(t("page.history"), id="history", elem_id="tab-history"):
+            with gr.Tab(t("page.history"), id="history", elem_id="tab-history") as tabs["history"]:
                 history_page, history_events = history_tab.build(studio, ws, lang)
-            with gr.Tab(t("page.settings"), id="settings", elem_id="tab-settings"):
+            with gr.Tab(t("page.settings"), id="settings", elem_id="tab-settings") as tabs["settings"]:
                 settings_page = settings_tab.build(studio, ws, lang)
+
+        def tab_labels(lang: str) -> list[gr.Tab]:
+            # The tab strip does not re-render on a locale change, so its labels come from the server.
+            return [gr.Tab(label=say(lang, f"page.{key}")) for key in tabs]
 
         panels = [edit_page.panel, *(page.panel for page in tool_pages)]
         model_buttons = [clone_page.run, edit_page.run, *(page.model_run for page in tool_pages)]
@@ -194,12 +199,14 @@ def build_ui(engine: Engine, settings: Settings, voices: VoiceStore | None = Non
             api_visibility="private",
         )
         loaded = loaded.then(None, [lang], None, js=SET_LOCALE_JS)
+        loaded.then(tab_labels, [lang], list(tabs.values()), api_visibility="private", queue=False)
         after(loaded, voices_changed=True, prefs_changed=True)
 
         def remember(saved: dict | None, lang: str) -> dict:
             return {**(saved if isinstance(saved, dict) else {}), "lang": lang}
 
         switched = lang.input(remember, [store, lang], [store], js=SET_LOCALE_JS, api_visibility="private", queue=False)
+        switched.then(tab_labels, [lang], list(tabs.values()), api_visibility="private", queue=False)
         after(switched, voices_changed=True)
 
         @guarded
