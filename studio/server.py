@@ -20,11 +20,11 @@ from studio.ui.layout import build_ui, mount_options
 from studio.voices import VoiceStore
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, engine_class: type[Engine] = Engine) -> Services:
     transcriber = Transcriber(settings)
     return Services(
         settings=settings,
-        engine=Engine(settings, transcriber=transcriber),
+        engine=engine_class(settings, transcriber=transcriber),
         voices=VoiceStore(settings),
         fetcher=UrlFetcher(settings),
         transcriber=transcriber,

@@ -7,12 +7,11 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from studio.api.fetch import UrlFetcher
 from studio.api.routes import Services
-from studio.asr import Transcriber
 from studio.engine.pipeline import Engine, Request
+from studio.server import build_services
 from studio.settings import Settings
-from studio.voices import PRESETS, VoiceStore
+from studio.voices import PRESETS
 
 # Random tiny weights never produce the stop id, so every request would run to the model's window.
 MAX_NEW_TOKENS = 60
@@ -47,14 +46,7 @@ def install_presets(data_dir: Path, examples: dict) -> None:
 def make_services(data_dir: Path, model_dir: Path, examples: dict, **overrides: object) -> Services:
     install_presets(data_dir, examples)
     settings = Settings(data_dir=data_dir, model_dir=model_dir, device="cpu", **overrides)  # type: ignore[arg-type]
-    transcriber = Transcriber(settings)
-    return Services(
-        settings=settings,
-        engine=ShortEngine(settings, transcriber=transcriber),
-        voices=VoiceStore(settings),
-        fetcher=UrlFetcher(settings),
-        transcriber=transcriber,
-    )
+    return build_services(settings, engine_class=ShortEngine)
 
 
 def b64(path: Path) -> str:

@@ -11,7 +11,7 @@ import argparse
 import hashlib
 import re
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -198,7 +198,13 @@ def clone_system_prompt(*, speaker: str, prompt_text: str, prompt_audio_tokens: 
 
 
 def edit_user_turn(
-    *, mode: str, edit_info: str | None, audio_text: str, audio_tokens: str, new_text: str | None, intensity: float
+    *,
+    mode: str,
+    edit_info: str | None,
+    audio_text: str,
+    audio_tokens: str,
+    new_text: str | None = None,
+    intensity: float = 1.0,
 ) -> str:
     instruction = edit_instruction(
         mode=mode, edit_info=edit_info, audio_text=audio_text, new_text=new_text, intensity=intensity
@@ -234,45 +240,14 @@ def clone_prompt_ids(
     return _chat_ids(tokenizer, system, target_ids)
 
 
-def render_edit_prompt(
-    *,
-    mode: str,
-    edit_info: str | None,
-    audio_text: str,
-    audio_tokens: str,
-    new_text: str | None = None,
-    intensity: float = 1.0,
-) -> str:
-    user = edit_user_turn(
-        mode=mode,
-        edit_info=edit_info,
-        audio_text=audio_text,
-        audio_tokens=audio_tokens,
-        new_text=new_text,
-        intensity=intensity,
-    )
-    return _render(EDIT_SYSTEM_PROMPT, user)
+def render_edit_prompt(**fields: Any) -> str:
+    """The edit prompt as text; `fields` are the keyword arguments of `edit_user_turn`."""
+    return _render(EDIT_SYSTEM_PROMPT, edit_user_turn(**fields))
 
 
-def edit_prompt_ids(
-    tokenizer: Tokenizer,
-    *,
-    mode: str,
-    edit_info: str | None,
-    audio_text: str,
-    audio_tokens: str,
-    new_text: str | None = None,
-    intensity: float = 1.0,
-) -> list[int]:
-    user = edit_user_turn(
-        mode=mode,
-        edit_info=edit_info,
-        audio_text=audio_text,
-        audio_tokens=audio_tokens,
-        new_text=new_text,
-        intensity=intensity,
-    )
-    return _chat_ids(tokenizer, EDIT_SYSTEM_PROMPT, tokenizer.encode(user))
+def edit_prompt_ids(tokenizer: Tokenizer, **fields: Any) -> list[int]:
+    """The edit prompt as ids; `fields` are the keyword arguments of `edit_user_turn`."""
+    return _chat_ids(tokenizer, EDIT_SYSTEM_PROMPT, tokenizer.encode(edit_user_turn(**fields)))
 
 
 # --- `python -m studio prompt` ---------------------------------------------------------------------
